@@ -1,0 +1,40 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up .venv idempotently.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.snn4-deps.stamp
+# pip prints one warning per package for this machine's unused local index folders; hide them.
+QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+
+.PHONY: venv demo test bench bench-env inspect-shared clean help
+help:
+	@echo "make demo   - run the perception pipeline on the synthetic DVS source"
+	@echo "make test   - set up .venv and run the test suite"
+	@echo "make bench  - run the benchmarks in bench/ (installs the peer frameworks)"
+
+$(STAMP): requirements.txt constraints.txt setup.py setup.cfg
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip $(QUIET_PIP)
+	$(BIN)/pip install -q -c constraints.txt -r requirements.txt $(QUIET_PIP)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	@touch $@
+
+venv: $(STAMP)
+	@tools/build_interfaces.sh $(VENV)
+
+demo: venv
+	$(BIN)/snn4 demo
+
+test: venv
+	$(BIN)/python -m pytest -q tests
+
+bench-env: venv
+	$(BIN)/pip install -q -c constraints.txt -r requirements-bench.txt $(QUIET_PIP)
+
+bench: bench-env
+	$(BIN)/python bench/events.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

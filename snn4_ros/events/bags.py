@@ -1,0 +1,226 @@
+"""ROS bags of events, read and written with ``rosbags`` (no ROS install needed).
+
+Reads ROS 2 bags (sqlite3 and MCAP) and ROS 1 bags holding ``event_camera_msgs/EventPacket``,
+``dvs_msgs/EventArray`` (rpg_dvs_ros) or ``dv_ros2_msgs/EventArray``. The message types are
+registered from their .msg text, so bags recorded without type definitions (Humble-era
+sqlite3 bags) read as well as self-describing MCAP files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .array import EVENT_DTYPE, EventArray, make_events
+from .codecs import DecodeStats, Packet, PacketDecoder, ensure_time_order
+from .errors import CorruptDataError, EventDataError, NoEventsError
+
+EVENT_PACKET = "event_camera_msgs/msg/EventPacket"
+DVS_ARRAY = "dvs_msgs/msg/EventArray"
+DV_ROS2_ARRAY = "dv_ros2_msgs/msg/EventArray"
+EVENT_TYPES = (EVENT_PACKET, DVS_ARRAY, DV_ROS2_ARRAY)
+
+_DEFS = {
+    EVENT_PACKET: "std_msgs/Header header\nuint32 height\nuint32 width\nuint64 seq\n"
+                  "uint64 time_base\nstring encoding\nbool is_bigendian\nuint8[] events\n",
+    "dvs_msgs/msg/Event": "uint16 x\nuint16 y\nbuiltin_interfaces/Time ts\nbool polarity\n",
+    DVS_ARRAY: "std_msgs/Header header\nuint32 height\nuint32 width\ndvs_msgs/Event[] events\n",
+    "dv_ros2_msgs/msg/Event": "uint16 x\nuint16 y\nbuiltin_interfaces/Time ts\nbool polarity\n",
+    DV_ROS2_ARRAY: "std_msgs/Header header\nuint32 height\nuint32 width\n"
+                   "dv_ros2_msgs/Event[] events\n",
+    "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
+    "vision_msgs/msg/Classification": "std_msgs/Header header\n"
+                                      "vision_msgs/ObjectHypothesis[] results\n",
+}
+
+
+@lru_cache(maxsize=1)
+def typestore():
+    """A Jazzy type store with the event and vision message types registered."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    types = {}
+    for name, text in _DEFS.items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store
+
+
+@dataclass
+class BagTopic:
+    topic: str
+    msgtype: str
+    messages: int
+
+
+def _open(path: Path):
+    from rosbags.highlevel import AnyReader
+
+    if not path.exists():
+        raise EventDataError("no such bag", where=str(path))
+    try:
+        reader = AnyReader([path], default_typestore=typestore())
+        reader.open()
+    except Exception as exc:  # rosbags raises several types for broken bags
+        raise CorruptDataError(f"cannot open bag: {type(exc).__name__}: {exc}",
+                               where=str(path)) from None
+    return reader
+
+
+def bag_topics(path: str | Path) -> list[BagTopic]:
+    reader = _open(Path(path))
+    try:
+        return [BagTopic(c.topic, c.msgtype, c.msgcount) for c in reader.connections]
+    finally:
+        reader.close()
+
+
+def choose_event_topic(topics: list[BagTopic], topic: str | None, where: str) -> BagTopic:
+    """The event topic to read: the one asked for, or the only one there is."""
+    events = [t for t in topics if t.msgtype in EVENT_TYPES]
+    if topic is not None:
+        match = [t for t in topics if t.topic == topic]
+        if not match:
+            raise EventDataError(f"no topic {topic!r}; topics: "
+                                 f"{', '.join(f'{t.topic} ({t.msgtype})' for t in topics) or 'none'}",
+                                 where=where)
+        if match[0].msgtype not in EVENT_TYPES:
+            raise EventDataError(f"topic {topic!r} holds {match[0].msgtype}, not an event type "
+                                 f"({', '.join(EVENT_TYPES)})", where=where)
+        return match[0]
+    if not events:
+        raise NoEventsError("no event topic in the bag (looked for "
+                            f"{', '.join(EVENT_TYPES)}); topics: "
+                            f"{', '.join(t.topic for t in topics) or 'none'}", where=where)
+    if len(events) > 1:
+        raise EventDataError("several event topics, choose one with --topic: "
+                             + ", ".join(t.topic for t in events), where=where)
+    return events[0]
+
+
+def _array_msg_to_events(msg) -> np.ndarray:
+    evs = msg.events
+    n = len(evs)
+    t = np.fromiter((e.ts.sec * 1_000_000_000 + e.ts.nanosec for e in evs), np.int64, n)
+    x = np.fromiter((e.x for e in evs), np.uint16, n)
+    y = np.fromiter((e.y for e in evs), np.uint16, n)
+    p = np.fromiter((e.polarity for e in evs), np.uint8, n)
+    return make_events(t, x, y, p)
+
+
+@dataclass
+class BagMessage:
+    """One event message of a bag: its record time and either a Packet or decoded events."""
+
+    index: int
+    log_time_ns: int
+    packet: Packet | None
+    events: EventArray | None
+
+
+def iter_bag(path: str | Path, topic: str | None = None) -> Iterator[BagMessage]:
+    """Event messages of one topic, in log-time order, not yet decoded for EventPackets."""
+    path = Path(path)
+    reader = _open(path)
+    try:
+        chosen = choose_event_topic(
+            [BagTopic(c.topic, c.msgtype, c.msgcount) for c in reader.connections], topic, str(path))
+        conns = [c for c in reader.connections if c.topic == chosen.topic]
+        i = -1
+        try:
+            for i, (conn, log_t, raw) in enumerate(reader.messages(connections=conns)):
+                msg = reader.deserialize(raw, conn.msgtype)
+                if conn.msgtype == EVENT_PACKET:
+                    yield BagMessage(i, log_t, Packet.from_msg(msg), None)
+                else:
+                    yield BagMessage(i, log_t, None,
+                                     EventArray(_array_msg_to_events(msg), max(msg.width, 1),
+                                                max(msg.height, 1)))
+        except EventDataError:
+            raise
+        except Exception as exc:
+            raise CorruptDataError(f"bag unreadable after message {i}: {type(exc).__name__}: "
+                                   f"{exc}", where=str(path)) from None
+    finally:
+        reader.close()
+
+
+def read_bag(path: str | Path, topic: str | None = None, strict: bool = True
+             ) -> tuple[EventArray, DecodeStats, dict]:
+    """All events of a bag topic, decoded; plus stats and facts about the topic."""
+    path = Path(path)
+    dec = PacketDecoder(strict=strict)
+    parts: list[EventArray] = []
+    info = {"messages": 0, "encoding": None, "topic": None, "msgtype": None}
+    for bm in iter_bag(path, topic):
+        info["messages"] += 1
+        if bm.packet is not None:
+            info["encoding"] = bm.packet.encoding
+            ea = dec.decode(bm.packet, where=f"{path}: message {bm.index} (seq={bm.packet.seq})")
+        else:
+            ea = bm.events
+            ea.events = ensure_time_order(ea.events, strict, dec.stats, f"{path}: message {bm.index}",
+                                          parts[-1].t_last_ns if parts and len(parts[-1]) else None)
+            dec.stats.packets += 1
+            dec.stats.events += len(ea)
+            dec.stats.on += ea.on_count
+        parts.append(ea)
+    if not parts:
+        raise NoEventsError("the event topic holds no messages", where=str(path))
+    chosen = choose_event_topic(bag_topics(path), topic, str(path))
+    info["topic"], info["msgtype"] = chosen.topic, chosen.msgtype
+    return EventArray.concatenate(parts), dec.stats, info
+
+
+def packet_to_rosbags(pkt: Packet):
+    """A rosbags EventPacket message object for a core Packet."""
+    ts = typestore()
+    Header = ts.types["std_msgs/msg/Header"]
+    Time = ts.types["builtin_interfaces/msg/Time"]
+    EventPacketMsg = ts.types[EVENT_PACKET]
+    data = pkt.payload()
+    return EventPacketMsg(
+        header=Header(stamp=Time(sec=pkt.stamp_ns // 1_000_000_000,
+                                 nanosec=pkt.stamp_ns % 1_000_000_000), frame_id=pkt.frame_id),
+        height=pkt.height, width=pkt.width, seq=pkt.seq, time_base=pkt.time_base,
+        encoding=pkt.encoding, is_bigendian=pkt.is_bigendian, events=np.array(data, np.uint8))
+
+
+class BagWriter:
+    """Writes ROS 2 bags (sqlite3 or MCAP) of EventPackets and other registered types."""
+
+    def __init__(self, path: str | Path, storage: str = "mcap"):
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"{self.path} exists; rosbag2 writes a new folder")
+        plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
+        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self._writer.open()
+        self._conns: dict[str, object] = {}
+
+    def write(self, topic: str, msgtype: str, msg, log_time_ns: int) -> None:
+        ts = typestore()
+        if topic not in self._conns:
+            self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=ts)
+        self._writer.write(self._conns[topic], log_time_ns, ts.serialize_cdr(msg, msgtype))
+
+    def write_packet(self, pkt: Packet, topic: str = "/event_camera/events",
+                     log_time_ns: int | None = None) -> None:
+        self.write(topic, EVENT_PACKET, packet_to_rosbags(pkt),
+                   pkt.stamp_ns if log_time_ns is None else log_time_ns)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
