@@ -219,8 +219,9 @@ class Evt3EncoderState:
 def encode_evt3(ev: np.ndarray, state: Evt3EncoderState) -> tuple[bytes, Evt3EncoderState]:
     """Encode time-sorted events as evt3 words (ADDR_X per event, no vectors).
 
-    Times are written in microseconds (ns // 1000). TIME_HIGH words are inserted at most 2048
-    steps apart so that the decoder's roll-over detection stays unambiguous over long gaps.
+    Times are written in microseconds (ns // 1000) of a sensor clock that starts at 0 with the
+    stream. TIME_HIGH words are inserted at most 2048 steps apart so that the decoder's
+    roll-over detection stays unambiguous over long gaps (and from 0 to the first event).
     """
     n = len(ev)
     if n == 0:
@@ -236,9 +237,12 @@ def encode_evt3(ev: np.ndarray, state: Evt3EncoderState) -> tuple[bytes, Evt3Enc
     prev_hi = np.concatenate(([state.last_high], hi[:-1]))
     prev_lo = np.concatenate(([state.last_low], lo[:-1]))
     prev_y = np.concatenate(([state.last_y], y[:-1]))
+    if state.last_high < 0:
+        # a new stream starts at sensor time 0: step the high time up to the first event
+        prev_hi[0] = 0
     n_hi = -(-(hi - prev_hi) // 2048)                  # ceil(steps / 2048)
     if state.last_high < 0:
-        n_hi[0] = 1                                    # the stream starts with TIME_HIGH
+        n_hi[0] = max(n_hi[0], 1)                      # the stream starts with TIME_HIGH
     new_hi = n_hi > 0
     n_lo = ((lo != prev_lo) | new_hi).astype(np.int64)
     n_y = (y != prev_y).astype(np.int64)
@@ -249,8 +253,6 @@ def encode_evt3(ev: np.ndarray, state: Evt3EncoderState) -> tuple[bytes, Evt3Enc
     k = np.repeat(np.arange(n), n_hi)
     j = np.arange(len(k)) - np.repeat(np.cumsum(n_hi) - n_hi, n_hi)
     val = np.minimum(prev_hi[k] + 2048 * (j + 1), hi[k])
-    if state.last_high < 0:
-        val[0] = hi[0]
     out[off[k] + j] = (8 << 12) | (val & 0xFFF)
     p = off + n_hi
     m = n_lo > 0
@@ -437,7 +439,7 @@ class PacketDecoder:
         if enc not in _WORD_BYTES:
             raise UnknownEncodingError(
                 f"unknown encoding {enc!r} (known: {', '.join(ENCODINGS)})", where=where)
-        if pkt.width <= 0 or pkt.height <= 0 or pkt.width > 65535 or pkt.height > 32767:
+        if pkt.width <= 0 or pkt.height <= 0 or pkt.width > 65536 or pkt.height > 65536:
             raise CorruptDataError(f"invalid sensor geometry {pkt.width}x{pkt.height}", where=where)
         self.stats.packets += 1
         if self._last_seq is not None and pkt.seq != self._last_seq + 1:

@@ -191,10 +191,9 @@ def write_aedat4(path: str | Path, ea: EventArray, camera_name: str = "snn4_ros"
     """Write events as AEDAT4 through dv-processing."""
     import dv_processing as dv
 
+    from .frames import to_dv_store
+
     cfg = dv.io.MonoCameraWriter.EventOnlyConfig(camera_name, (ea.width, ea.height))
     writer = dv.io.MonoCameraWriter(str(path), cfg)
-    store = dv.EventStore()
-    for e in ea.events:
-        store.push_back(int(e["t"] // 1000), int(e["x"]), int(e["y"]), bool(e["p"]))
-    writer.writeEvents(store)
+    writer.writeEvents(to_dv_store(ea.events))
     del writer

@@ -1,0 +1,32 @@
+"""snn4_ros: one ament_python package (colcon build) that also installs with pip."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "snn4_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(include=["snn4_ros", "snn4_ros.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/models", glob("models/*.safetensors") + glob("models/*.json")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="snn4_ros developers",
+    maintainer_email="dev@snn4.invalid",
+    description="Event-camera (DVS) perception with spiking neural networks for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "snn4 = snn4_ros.cli:main",
+        ],
+    },
+)

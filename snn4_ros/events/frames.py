@@ -1,0 +1,252 @@
+"""Events -> tensors: per-time-bin count frames ``[T, 2, H, W]`` and voxel grids.
+
+All of it is a single ``np.bincount`` over a flat index (bin, polarity, y, x), which is several
+times faster than ``np.add.at`` (what tonic's ToFrame uses). ``FrameStream`` does the same
+incrementally for a live stream: events arrive in packets of any size, frames come out bin by
+bin, each exactly equal to what the batch function gives for the same window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .array import EVENT_DTYPE, EventArray
+
+
+@dataclass(frozen=True)
+class FrameConfig:
+    """How a window of events becomes a tensor.
+
+    ``bin_us`` is the width of one time bin. ``crop`` = (x0, y0, w, h) in sensor pixels is
+    applied first, then integer ``downsample`` (pooling by summation).
+    """
+
+    bin_us: int = 10_000
+    downsample: int = 1
+    crop: tuple[int, int, int, int] | None = None
+    clip_count: int | None = None      # saturate counts per pixel and bin
+
+    def __post_init__(self):
+        if self.bin_us <= 0:
+            raise ValueError(f"bin_us must be positive, got {self.bin_us}")
+        if self.downsample < 1:
+            raise ValueError(f"downsample must be >= 1, got {self.downsample}")
+        if self.crop is not None and (self.crop[2] <= 0 or self.crop[3] <= 0 or min(self.crop) < 0):
+            raise ValueError(f"crop must be (x0, y0, w>0, h>0), got {self.crop}")
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """(W, H) of the frames for a sensor of the given size."""
+        if self.crop is not None:
+            x0, y0, w, h = self.crop
+            if x0 + w > width or y0 + h > height:
+                raise ValueError(f"crop {self.crop} does not fit the {width}x{height} sensor")
+            width, height = w, h
+        return -(-width // self.downsample), -(-height // self.downsample)
+
+
+def _geometry(ev: np.ndarray, cfg: FrameConfig, width: int, height: int):
+    """Mask of kept events and their output x, y."""
+    x = ev["x"].astype(np.int64)
+    y = ev["y"].astype(np.int64)
+    keep = None
+    if cfg.crop is not None:
+        x0, y0, w, h = cfg.crop
+        x = x - x0
+        y = y - y0
+        keep = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    if cfg.downsample > 1:
+        x //= cfg.downsample
+        y //= cfg.downsample
+    return keep, x, y
+
+
+def events_to_frames(ev: np.ndarray | EventArray, n_bins: int, cfg: FrameConfig,
+                     width: int | None = None, height: int | None = None,
+                     t0_ns: int | None = None) -> np.ndarray:
+    """Count frames ``[n_bins, 2, H, W]`` (float32) of the window starting at ``t0_ns``.
+
+    Channel 0 counts OFF events, channel 1 ON events. Events outside the window are ignored.
+    """
+    if isinstance(ev, EventArray):
+        width, height, ev = ev.width, ev.height, ev.events
+    if width is None or height is None:
+        raise ValueError("sensor width and height are needed for a raw event array")
+    W, H = cfg.output_size(width, height)
+    if t0_ns is None:
+        t0_ns = int(ev["t"][0]) if len(ev) else 0
+    b = (ev["t"] - t0_ns) // (cfg.bin_us * 1000)
+    keep, x, y = _geometry(ev, cfg, width, height)
+    inwin = (b >= 0) & (b < n_bins)
+    keep = inwin if keep is None else keep & inwin
+    if not keep.all():
+        b, x, y, p = b[keep], x[keep], y[keep], ev["p"][keep]
+    else:
+        p = ev["p"]
+    idx = ((b * 2 + (p != 0)) * H + y) * W + x
+    out = np.bincount(idx, minlength=n_bins * 2 * H * W).astype(np.float32)
+    out = out.reshape(n_bins, 2, H, W)
+    if cfg.clip_count is not None:
+        np.minimum(out, cfg.clip_count, out=out)
+    return out
+
+
+def events_to_voxel_grid(ev: np.ndarray | EventArray, n_bins: int, cfg: FrameConfig,
+                         width: int | None = None, height: int | None = None,
+                         t0_ns: int | None = None) -> np.ndarray:
+    """Voxel grid ``[n_bins, H, W]``: signed polarity split bilinearly between the two nearest
+    bins (Zhu et al. 2019), over the window of ``n_bins * bin_us`` starting at ``t0_ns``."""
+    if isinstance(ev, EventArray):
+        width, height, ev = ev.width, ev.height, ev.events
+    W, H = cfg.output_size(width, height)
+    if t0_ns is None:
+        t0_ns = int(ev["t"][0]) if len(ev) else 0
+    keep, x, y = _geometry(ev, cfg, width, height)
+    tn = (ev["t"] - t0_ns) / (cfg.bin_us * 1000.0) - 0.5   # bin centres at k + 0.5
+    inwin = (tn >= -0.5) & (tn < n_bins - 0.5)
+    keep = inwin if keep is None else keep & inwin
+    tn, x, y = tn[keep], x[keep], y[keep]
+    pol = np.where(ev["p"][keep] != 0, 1.0, -1.0)
+    lo = np.floor(tn).astype(np.int64)
+    frac = tn - lo
+    size = n_bins * H * W
+    pix = y * W + x
+    grid = np.zeros(size)
+    for b, wgt in ((lo, 1 - frac), (lo + 1, frac)):
+        ok = (b >= 0) & (b < n_bins)
+        grid += np.bincount(b[ok] * H * W + pix[ok], weights=(pol * wgt)[ok], minlength=size)
+    return grid.reshape(n_bins, H, W).astype(np.float32)
+
+
+@dataclass
+class FrameStream:
+    """Incremental windowing of a live stream into time-bin frames ``[2, H, W]``.
+
+    ``push(events)`` returns the frames of every bin that the new events have closed (a bin
+    closes when an event at or past its end arrives, or on ``flush(until_ns)`` from a clock).
+    Bins start at the first event's time rounded down to ``bin_us``.
+    """
+
+    cfg: FrameConfig
+    width: int
+    height: int
+    t0_ns: int | None = None
+    _pending: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.out_w, self.out_h = self.cfg.output_size(self.width, self.height)
+        self.bin_ns = self.cfg.bin_us * 1000
+
+    @property
+    def next_bin_end_ns(self) -> int | None:
+        return None if self.t0_ns is None else self.t0_ns + self.bin_ns
+
+    def push(self, ev: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Add time-sorted events; return (frames [K, 2, H, W], end times of those K bins)."""
+        if len(ev) == 0:
+            return self._empty()
+        if self.t0_ns is None:
+            self.t0_ns = int(ev["t"][0]) // self.bin_ns * self.bin_ns
+        self._pending.append(ev)
+        return self._emit(int(ev["t"][-1]))
+
+    def flush(self, until_ns: int) -> tuple[np.ndarray, list[int]]:
+        """Close every bin that ends at or before ``until_ns`` (for quiet scenes)."""
+        if self.t0_ns is None:
+            return self._empty()
+        return self._emit(until_ns, inclusive=True)
+
+    def _empty(self):
+        return np.empty((0, 2, self.out_h, self.out_w), np.float32), []
+
+    def _emit(self, t_ns: int, inclusive: bool = False):
+        n_closed = (t_ns - self.t0_ns) // self.bin_ns
+        if inclusive and (t_ns - self.t0_ns) % self.bin_ns == 0:
+            pass  # a bin ending exactly at t_ns is closed by the division already
+        if n_closed <= 0:
+            return self._empty()
+        ev = np.concatenate(self._pending) if len(self._pending) > 1 else \
+            (self._pending[0] if self._pending else np.empty(0, EVENT_DTYPE))
+        end = self.t0_ns + n_closed * self.bin_ns
+        cut = int(np.searchsorted(ev["t"], end, side="left"))
+        frames = events_to_frames(ev[:cut], int(n_closed), self.cfg, self.width, self.height,
+                                  t0_ns=self.t0_ns)
+        ends = [self.t0_ns + (k + 1) * self.bin_ns for k in range(int(n_closed))]
+        self._pending = [ev[cut:]] if cut < len(ev) else []
+        self.t0_ns = end
+        return frames, ends
+
+
+def refractory_filter(ev: np.ndarray, width: int, height: int, refractory_us: int) -> np.ndarray:
+    """Drop events that follow another event of the same pixel within ``refractory_us``."""
+    if len(ev) == 0:
+        return ev
+    pix = ev["y"].astype(np.int64) * width + ev["x"]
+    order = np.lexsort((ev["t"], pix))
+    ps, ts = pix[order], ev["t"][order]
+    same = np.concatenate(([False], ps[1:] == ps[:-1]))
+    close = np.concatenate(([False], np.diff(ts) < refractory_us * 1000))
+    # compare against the previous event of the pixel (kept or not): the sensor's rule
+    drop = np.zeros(len(ev), bool)
+    drop[order] = same & close
+    return ev[~drop]
+
+
+def background_activity_filter(ev: np.ndarray, width: int, height: int,
+                               window_us: int = 2000, radius: int = 1,
+                               substeps: int = 4) -> np.ndarray:
+    """The classic background-activity filter, vectorised.
+
+    An event is kept when a neighbouring pixel (within ``radius``, not the pixel itself)
+    fired within ``window_us`` before it. The per-pixel "last event time" map is updated once
+    per ``window_us / substeps`` slice, so support from inside the same slice is not seen:
+    with the default 4 slices that loses a few events at the very onset of an edge.
+    """
+    if len(ev) == 0:
+        return ev
+    win = window_us * 1000
+    step = max(win // substeps, 1)
+    r = radius
+    last = np.full((height + 2 * r, width + 2 * r), -(1 << 62), np.int64)
+    t = ev["t"]
+    x = ev["x"].astype(np.int64) + r
+    y = ev["y"].astype(np.int64) + r
+    bounds = np.flatnonzero(np.diff((t - t[0]) // step)) + 1
+    edges = np.concatenate(([0], bounds, [len(ev)]))
+    offs = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy or dx]
+    keep = np.zeros(len(ev), bool)
+    for a, b in zip(edges[:-1], edges[1:]):
+        xs, ys, ts = x[a:b], y[a:b], t[a:b]
+        best = last[ys + offs[0][0], xs + offs[0][1]]
+        for dy, dx in offs[1:]:
+            best = np.maximum(best, last[ys + dy, xs + dx])
+        keep[a:b] = ts - best <= win
+        last[ys, xs] = ts        # time-sorted: the last write per pixel is its latest event
+    return ev[keep]
+
+
+def to_dv_store(ev: np.ndarray):
+    """A dv-processing EventStore holding the events (µs timestamps)."""
+    import dv_processing as dv
+
+    store = dv.EventStore()
+    for t, x, y, p in zip((ev["t"] // 1000).tolist(), ev["x"].tolist(), ev["y"].tolist(),
+                          ev["p"].tolist()):
+        store.push_back(t, x, y, bool(p))
+    return store
+
+
+def dv_noise_filter(ea: EventArray, background_us: int = 2000) -> EventArray:
+    """dv-processing's BackgroundActivityNoiseFilter (the reference C++ implementation)."""
+    import dv_processing as dv
+    from datetime import timedelta
+
+    store = to_dv_store(ea.events)
+    flt = dv.noise.BackgroundActivityNoiseFilter((ea.width, ea.height),
+                                                 backgroundActivityDuration=timedelta(microseconds=background_us))
+    flt.accept(store)
+    out = flt.generateEvents().numpy()
+    from .array import make_events
+    return EventArray(make_events(out["timestamp"] * 1000, out["x"], out["y"], out["polarity"]),
+                      ea.width, ea.height)

@@ -1,0 +1,152 @@
+"""One way to open any event source: a recording, a bag, a live camera or the simulator.
+
+A source spec is a string, as the CLI and the ROS nodes take it:
+
+* ``synthetic`` or ``synthetic:SEED`` - the synthetic gesture DVS (128x128)
+* ``camera`` or ``camera:SERIAL``    - a live iniVation camera through dv-processing
+* a path: ROS 2 bag folder / ``.db3`` / ``.mcap``, ROS 1 ``.bag``, ``.aedat4``, jAER
+  ``.aedat`` / ``.aedat2``, Prophesee ``.raw``, N-MNIST ``.bin`` / ``.bs2``
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .array import EventArray
+from .codecs import DecodeStats
+from .errors import EventDataError
+
+BAG_SUFFIXES = (".db3", ".mcap", ".bag")
+
+
+def detect_format(path: str | Path) -> str:
+    """The format name of a recording, from its suffix or folder layout."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "metadata.yaml").exists() or any(p.glob("*.db3")) or any(p.glob("*.mcap")):
+            return "rosbag2"
+        raise EventDataError("folder is not a ROS 2 bag (no metadata.yaml, .db3 or .mcap)",
+                             where=str(p))
+    if not p.exists():
+        raise EventDataError("no such file", where=str(p))
+    suf = p.suffix.lower()
+    if suf in (".db3", ".mcap"):
+        return "rosbag2"
+    if suf == ".bag":
+        return "rosbag1"
+    if suf == ".aedat4":
+        return "aedat4"
+    if suf in (".aedat", ".aedat2", ".dat"):
+        return "aedat2"
+    if suf == ".raw":
+        return "prophesee_raw"
+    if suf in (".bin", ".bs2"):
+        return "nmnist"
+    head = p.read_bytes()[:32]
+    if head.startswith(b"#!AER-DAT2"):
+        return "aedat2"
+    if head.startswith(b"#!AER-DAT4"):
+        return "aedat4"
+    raise EventDataError(f"unknown recording format (suffix {suf!r})", where=str(p))
+
+
+def read_recording(path: str | Path, topic: str | None = None, strict: bool = True
+                   ) -> tuple[EventArray, DecodeStats, dict]:
+    """All events of a recording of any supported format, with stats and format facts."""
+    fmt = detect_format(path)
+    info: dict = {"format": fmt}
+    if fmt in ("rosbag2", "rosbag1"):
+        from .bags import read_bag
+
+        ea, stats, bag = read_bag(path, topic, strict)
+        info.update(bag)
+        return ea, stats, info
+    if topic is not None:
+        raise EventDataError("--topic applies to bags only", where=str(path))
+    from . import files
+
+    reader = {"aedat4": files.read_aedat4, "aedat2": files.read_aedat2,
+              "prophesee_raw": files.read_prophesee_raw, "nmnist": files.read_nmnist}[fmt]
+    ea, stats = reader(path, strict=strict)
+    return ea, stats, info
+
+
+def inspect_recording(path: str | Path, topic: str | None = None, strict: bool = True) -> dict:
+    """The summary `snn4 inspect --json` prints."""
+    ea, stats, info = read_recording(path, topic, strict)
+    out = {"path": str(path), "format": info["format"]}
+    out.update(ea.summary())
+    out["duration_s"] = ((ea.t_last_ns - ea.t_first_ns) / 1e9) if len(ea) else 0.0
+    if "messages" in info:
+        out.update(messages=info["messages"], topic=info["topic"], msgtype=info["msgtype"],
+                   encoding=info["encoding"])
+    out["stats"] = stats.as_dict()
+    if len(ea):
+        out["sum_x"] = int(ea.events["x"].sum(dtype=np.int64))
+        out["sum_y"] = int(ea.events["y"].sum(dtype=np.int64))
+    return out
+
+
+@dataclass
+class Chunk:
+    """A slice of a stream: events (time-sorted) and, for labelled sources, the label."""
+
+    events: np.ndarray
+    width: int
+    height: int
+    label: dict | None = None
+
+
+def iter_source(spec: str, chunk_us: int = 1000, realtime: bool = False,
+                duration_s: float | None = None, topic: str | None = None,
+                strict: bool = True, seed: int | None = None) -> Iterator[Chunk]:
+    """Chunks of about ``chunk_us`` of events from any source; paced to the wall clock if
+    ``realtime`` (the simulator is paced, recordings are replayed at their own speed)."""
+    t_wall0 = time.monotonic()
+    t_data0: int | None = None
+    for chunk in _raw_chunks(spec, chunk_us, topic, strict, seed):
+        if len(chunk.events) or chunk.label:
+            t_end = int(chunk.events["t"][-1]) if len(chunk.events) else \
+                int(chunk.label.get("t_ns", 0)) if chunk.label else 0
+            if t_data0 is None:
+                t_data0 = t_end
+            elapsed_data = (t_end - t_data0) / 1e9
+            if duration_s is not None and elapsed_data > duration_s:
+                return
+            if realtime:
+                lag = elapsed_data - (time.monotonic() - t_wall0)
+                if lag > 0:
+                    time.sleep(lag)
+        yield chunk
+
+
+def _raw_chunks(spec: str, chunk_us: int, topic, strict, seed) -> Iterator[Chunk]:
+    kind, _, arg = spec.partition(":")
+    if kind == "synthetic":
+        from .synthetic import GestureSimulator, SceneConfig
+
+        sim = GestureSimulator(seed=int(arg) if arg else (seed or 0),
+                               scene=SceneConfig(dt_us=min(chunk_us, 2000)))
+        for ev, label in sim.stream():
+            yield Chunk(ev, sim.sensor.width, sim.sensor.height, label)
+        return
+    if kind == "camera":
+        from .camera import iter_camera
+
+        yield from iter_camera(arg or None)
+        return
+    ea, _, _ = read_recording(spec, topic, strict)
+    t = ea.events["t"]
+    if not len(t):
+        return
+    step = chunk_us * 1000
+    edges = np.searchsorted(t, np.arange(t[0], t[-1] + step, step), side="left")
+    edges = np.append(edges, len(t))
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b > a:
+            yield Chunk(ea.events[a:b], ea.width, ea.height)

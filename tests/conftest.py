@@ -1,0 +1,22 @@
+"""Shared fixtures. Real recordings live in ../shared/data (never copied into the repo).
+
+In CI (CI=true) a test that needs them fails when they are missing; elsewhere it is skipped.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = (ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        msg = f"shared recordings not found at {SHARED}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return SHARED
