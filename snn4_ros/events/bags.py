@@ -115,16 +115,22 @@ def _array_msg_to_events(msg) -> np.ndarray:
 
 @dataclass
 class BagMessage:
-    """One event message of a bag: its record time and either a Packet or decoded events."""
+    """One event message of a bag: its record time and a Packet, decoded events, or the
+    reason it could not be deserialized."""
 
     index: int
     log_time_ns: int
-    packet: Packet | None
-    events: EventArray | None
+    packet: Packet | None = None
+    events: EventArray | None = None
+    error: str | None = None
 
 
 def iter_bag(path: str | Path, topic: str | None = None) -> Iterator[BagMessage]:
-    """Event messages of one topic, in log-time order, not yet decoded for EventPackets."""
+    """Event messages of one topic, in log-time order, not yet decoded for EventPackets.
+
+    A message that does not deserialize comes with ``error`` set; a storage that breaks
+    (corrupted chunk, truncated file) raises CorruptDataError naming the last good message.
+    """
     path = Path(path)
     reader = _open(path)
     try:
@@ -134,46 +140,68 @@ def iter_bag(path: str | Path, topic: str | None = None) -> Iterator[BagMessage]
         i = -1
         try:
             for i, (conn, log_t, raw) in enumerate(reader.messages(connections=conns)):
-                msg = reader.deserialize(raw, conn.msgtype)
+                try:
+                    msg = reader.deserialize(raw, conn.msgtype)
+                except Exception as exc:
+                    yield BagMessage(i, log_t, error=f"message {i} does not deserialize as "
+                                     f"{conn.msgtype}: {exc}")
+                    continue
                 if conn.msgtype == EVENT_PACKET:
-                    yield BagMessage(i, log_t, Packet.from_msg(msg), None)
+                    yield BagMessage(i, log_t, packet=Packet.from_msg(msg))
                 else:
-                    yield BagMessage(i, log_t, None,
-                                     EventArray(_array_msg_to_events(msg), max(msg.width, 1),
-                                                max(msg.height, 1)))
-        except EventDataError:
-            raise
+                    yield BagMessage(i, log_t, events=EventArray(
+                        _array_msg_to_events(msg), max(msg.width, 1), max(msg.height, 1)))
         except Exception as exc:
-            raise CorruptDataError(f"bag unreadable after message {i}: {type(exc).__name__}: "
-                                   f"{exc}", where=str(path)) from None
+            raise CorruptDataError(f"bag storage unreadable after message {i}: "
+                                   f"{type(exc).__name__}: {exc}", where=str(path)) from None
     finally:
         reader.close()
 
 
 def read_bag(path: str | Path, topic: str | None = None, strict: bool = True
              ) -> tuple[EventArray, DecodeStats, dict]:
-    """All events of a bag topic, decoded; plus stats and facts about the topic."""
+    """All events of a bag topic, decoded; plus stats and facts about the topic.
+
+    Lenient reading skips (and counts) messages that do not deserialize or decode, and stops
+    at a broken storage with what it read so far, recording the error in the stats.
+    """
     path = Path(path)
     dec = PacketDecoder(strict=strict)
     parts: list[EventArray] = []
     info = {"messages": 0, "encoding": None, "topic": None, "msgtype": None}
-    for bm in iter_bag(path, topic):
-        info["messages"] += 1
-        if bm.packet is not None:
-            info["encoding"] = bm.packet.encoding
-            ea = dec.decode(bm.packet, where=f"{path}: message {bm.index} (seq={bm.packet.seq})")
-        else:
-            ea = bm.events
-            ea.events = ensure_time_order(ea.events, strict, dec.stats, f"{path}: message {bm.index}",
-                                          parts[-1].t_last_ns if parts and len(parts[-1]) else None)
-            dec.stats.packets += 1
-            dec.stats.events += len(ea)
-            dec.stats.on += ea.on_count
-        parts.append(ea)
-    if not parts:
+    try:
+        for bm in iter_bag(path, topic):
+            info["messages"] += 1
+            where = f"{path}: message {bm.index}"
+            if bm.error is not None:
+                if strict:
+                    raise CorruptDataError(bm.error, where=str(path))
+                dec.stats.skipped_packets += 1
+                dec.stats.last_error = f"{path}: {bm.error}"
+                continue
+            if bm.packet is not None:
+                info["encoding"] = bm.packet.encoding
+                ea = dec.decode(bm.packet, where=f"{where} (seq={bm.packet.seq})")
+            else:
+                ea = bm.events
+                prev = parts[-1].t_last_ns if parts and len(parts[-1]) else None
+                ea.events = ensure_time_order(ea.events, strict, dec.stats, where, prev)
+                dec.stats.packets += 1
+                dec.stats.events += len(ea)
+                dec.stats.on += ea.on_count
+            parts.append(ea)
+    except CorruptDataError as exc:
+        if strict or "storage unreadable" not in str(exc):
+            raise
+        dec.stats.skipped_packets += 1
+        dec.stats.last_error = str(exc)
+    if not info["messages"]:
         raise NoEventsError("the event topic holds no messages", where=str(path))
     chosen = choose_event_topic(bag_topics(path), topic, str(path))
     info["topic"], info["msgtype"] = chosen.topic, chosen.msgtype
+    if not parts:
+        raise NoEventsError(f"none of the {info['messages']} messages could be used "
+                            f"({dec.stats.last_error})", where=str(path))
     return EventArray.concatenate(parts), dec.stats, info
 
 

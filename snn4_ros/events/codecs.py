@@ -11,9 +11,9 @@ Encodings, as defined by the reference C++ codecs (ros-event-camera/event_camera
 * ``mono``       one 64-bit word per event: bit 63 polarity, y << 48, x << 32, ns offset.
 * ``trigger``    the same word layout carrying external-trigger edges and ids.
 
-Everything is vectorised numpy: a stream decoder is a forward fill of the state words (time
-high/low, row or column address, vector base) followed by one bit-matrix expansion of the
-address and vector words, which keeps the stream order of the reference decoders.
+The two stateful 16-bit streams (evt3, libcaer_cmp) are decoded by compiled state machines
+(``_kernels``) that follow the reference loops word by word; the fixed-size formats are
+vectorised numpy. Encoders are vectorised numpy throughout.
 
 Every decoder carries its state explicitly (``decode(words, state) -> (events, state)``) so
 the same functions serve a live subscription, a bag reader and the benchmarks.
@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from . import _kernels as _k
 from .array import EVENT_DTYPE, TRIGGER_DTYPE, EventArray, make_events, make_triggers
 from .errors import (CorruptDataError, EventDataError, OutOfRangeError, TimeOrderError,
                      TruncatedDataError, UnknownEncodingError)
 
 ENCODINGS = ("evt3", "libcaer_cmp", "libcaer", "mono", "trigger")
 _WORD_BYTES = {"evt3": 2, "libcaer_cmp": 2, "libcaer": 8, "mono": 8, "trigger": 8}
-_BITS = np.arange(12, dtype=np.int32)
 
 
 @dataclass
@@ -95,31 +95,12 @@ class DecodeStats:
 
 
 # --------------------------------------------------------------------------- helpers
-def _ffill_index(mask: np.ndarray) -> np.ndarray:
-    """For each position, the index of the last True at or before it, or -1."""
-    idx = np.where(mask, np.arange(len(mask), dtype=np.int64), -1)
-    return np.maximum.accumulate(idx) if len(idx) else idx
-
-
-def _ffill(mask: np.ndarray, values: np.ndarray, init) -> np.ndarray:
-    """Forward fill ``values`` from the positions in ``mask``; ``init`` before the first one."""
-    idx = _ffill_index(mask)
-    out = values[np.maximum(idx, 0)]
-    return np.where(idx >= 0, out, init)
-
-
 def _words(payload: np.ndarray, dtype: str, bigendian: bool) -> tuple[np.ndarray, int]:
     """View a payload as words; return the words and the number of trailing stray bytes."""
     size = np.dtype(dtype).itemsize
     n = len(payload) // size
     w = payload[: n * size].view(np.dtype(dtype).newbyteorder(">" if bigendian else "<"))
     return w, len(payload) - n * size
-
-
-def _expand(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and bit positions of the set bits of 12-bit masks, in stream order."""
-    bits = (masks.astype(np.int32)[:, None] >> _BITS) & 1
-    return np.nonzero(bits)
 
 
 # --------------------------------------------------------------------------- evt3
@@ -135,78 +116,25 @@ class Evt3State:
     valid: bool = False      # a TIME_HIGH followed by TIME_LOW has been seen
 
 
-_EVT3_KNOWN = np.zeros(16, bool)
-_EVT3_KNOWN[[0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15]] = True
-
-
-def decode_evt3(w: np.ndarray, state: Evt3State) -> tuple[np.ndarray, np.ndarray, Evt3State, int]:
-    """Decode evt3 words. Returns (events, triggers, new state, number of unknown words).
+def decode_evt3(w: np.ndarray, state: Evt3State, width: int = 65536, height: int = 65536
+                ) -> tuple[np.ndarray, np.ndarray, Evt3State, int, int]:
+    """Decode evt3 words: (events, triggers, new state, out-of-range dropped, invalid words).
 
     Follows the reference decoder: nothing is emitted before the first TIME_HIGH + TIME_LOW of
     the stream; TIME_HIGH going back by more than 10 counts a roll-over of the 24-bit time;
-    VECT_12 / VECT_8 expand from the current base x, which advances by 12 / 8.
+    VECT_12 / VECT_8 expand from the current base x, which advances by 12 / 8. Events
+    outside ``width`` x ``height`` are dropped and counted (the reference drops them silently).
     """
-    n = len(w)
-    if n == 0:
-        return np.empty(0, EVENT_DTYPE), np.empty(0, TRIGGER_DTYPE), state, 0
-    w = w.astype(np.int32)
-    code = w >> 12
-    unknown = int(np.count_nonzero(~_EVT3_KNOWN[code]))
-    is_hi = code == 8
-    is_lo = code == 6
+    st = np.array([state.y, state.t_low, state.t_high, state.pol, state.base_x, int(state.valid)],
+                  np.int64)
+    t, x, y, p, tt, tid, tedge, n_oor, n_bad = _k.evt3_decode(
+        np.ascontiguousarray(w, dtype=np.uint16), st, width, height)
+    new = Evt3State(y=int(st[0]), t_low=int(st[1]), t_high=int(st[2]), pol=int(st[3]),
+                    base_x=int(st[4]), valid=bool(st[5]))
+    return make_events(t, x, y, p), make_triggers(tt, tid, tedge), new, int(n_oor), int(n_bad)
 
-    # time high with roll-over bits
-    hi_pos = np.flatnonzero(is_hi)
-    hv = (w[hi_pos] & 0xFFF).astype(np.int64)
-    prev = np.concatenate(([(state.t_high >> 12) & 0xFFF], hv[:-1]))
-    roll = np.cumsum((hv < prev) & (prev - hv > 10)) + (state.t_high >> 24)
-    hi_full = np.zeros(n, np.int64)
-    hi_full[hi_pos] = (roll << 24) | (hv << 12)
-    high_at = _ffill(is_hi, hi_full, state.t_high)
-    low_at = _ffill(is_lo, (w & 0xFFF).astype(np.int64), state.t_low)
 
-    # where the stream becomes valid
-    start = 0
-    valid = state.valid
-    if not valid:
-        if len(hi_pos):
-            lo_after = np.flatnonzero(is_lo[hi_pos[0]:])
-            if len(lo_after):
-                start = int(hi_pos[0] + lo_after[0] + 1)
-                valid = True
-        if not valid:
-            new = replace(state, t_low=int(low_at[-1]), t_high=int(high_at[-1]))
-            return np.empty(0, EVENT_DTYPE), np.empty(0, TRIGGER_DTYPE), new, unknown
-
-    active = np.arange(n) >= start
-    is_y = (code == 0) & active
-    is_base = (code == 3) & active
-    y_at = _ffill(is_y, w & 0x7FF, state.y)
-    pol_at = _ffill(is_base, (w >> 11) & 1, state.pol)
-    inc = np.where(code == 4, 12, np.where(code == 5, 8, 0)) * active
-    cinc = np.cumsum(inc)
-    bidx = _ffill_index(is_base)
-    base_after = np.where(bidx >= 0, (w & 0x7FF)[np.maximum(bidx, 0)] + cinc
-                          - cinc[np.maximum(bidx, 0)], state.base_x + cinc)
-    base_before = base_after - inc
-
-    # address and vector words -> events, in stream order
-    is_ev = ((code == 2) | (code == 4) | (code == 5)) & active
-    e = np.flatnonzero(is_ev)
-    we, ce = w[e], code[e]
-    masks = np.where(ce == 2, 1, np.where(ce == 4, we & 0xFFF, we & 0xFF))
-    xbase = np.where(ce == 2, we & 0x7FF, base_before[e])
-    pol = np.where(ce == 2, (we >> 11) & 1, pol_at[e])
-    t_ns = (high_at | low_at) * 1000
-    rows, cols = _expand(masks)
-    ev = make_events(t_ns[e][rows], (xbase[rows] + cols) & 0xFFFF, y_at[e][rows], pol[rows])
-
-    tp = np.flatnonzero((code == 10) & active)
-    trig = make_triggers(t_ns[tp], (w[tp] >> 8) & 0xF, w[tp] & 1)
-
-    new = Evt3State(y=int(y_at[-1]), t_low=int(low_at[-1]), t_high=int(high_at[-1]),
-                    pol=int(pol_at[-1]), base_x=int(base_after[-1]) & 0xFFFF, valid=True)
-    return ev, trig, new, unknown
+_EVT3_MAX_START_US = 7 * 24 * 3600 * 10**6      # a week of sensor uptime
 
 
 @dataclass
@@ -231,6 +159,10 @@ def encode_evt3(ev: np.ndarray, state: Evt3EncoderState) -> tuple[bytes, Evt3Enc
         raise TimeOrderError("evt3 encoder needs non-negative, time-sorted events")
     if int(ev["x"].max()) >= 2048 or int(ev["y"].max()) >= 2048:
         raise OutOfRangeError("evt3 carries 11-bit coordinates (< 2048)")
+    if state.last_high < 0 and t_us[0] > _EVT3_MAX_START_US:
+        raise OutOfRangeError(
+            f"evt3 carries a sensor clock that starts at 0; a first event at {int(t_us[0])} us "
+            "looks like wall-clock time (subtract the start time first)")
     hi = t_us >> 12
     lo = t_us & 0xFFF
     y = ev["y"].astype(np.int64)
@@ -273,43 +205,20 @@ class LibcaerCmpState:
     base_y: int = 0
 
 
-def decode_libcaer_cmp(w: np.ndarray, time_base: int, state: LibcaerCmpState
-                       ) -> tuple[np.ndarray, LibcaerCmpState, int]:
-    """Decode libcaer_cmp words. Returns (events, new state, number of invalid words).
+def decode_libcaer_cmp(w: np.ndarray, time_base: int, state: LibcaerCmpState,
+                       width: int = 65536, height: int = 65536
+                       ) -> tuple[np.ndarray, LibcaerCmpState, int, int]:
+    """Decode libcaer_cmp words: (events, new state, out-of-range dropped, invalid words).
 
     Codes: 0 TIME_HIGH, 1 TIME_LOW, 2 ADDR_X, 3 ADDR_Y (emits an event), 4 VECT_BASE_Y,
     5 VECT_8 (8 rows from the base y, which then advances by 8). The time restarts at
     ``time_base`` in every packet; the x address and vector base carry over.
     """
-    n = len(w)
-    if n == 0:
-        return np.empty(0, EVENT_DTYPE), state, 0
-    w = w.astype(np.int32)
-    code = w >> 12
-    bad = int(np.count_nonzero(code > 5))
-    is_hi, is_lo = code == 0, code == 1
-    high_at = _ffill(is_hi, (w & 0xFFF).astype(np.int64) << 12, 0)
-    low_at = _ffill(is_lo, (w & 0xFFF).astype(np.int64), 0)
-    x_at = _ffill(code == 2, w & 0x7FF, state.x)
-    is_base = code == 4
-    pol_at = _ffill(is_base, (w >> 11) & 1, state.pol)
-    inc = np.where(code == 5, 8, 0)
-    cinc = np.cumsum(inc)
-    bidx = _ffill_index(is_base)
-    bi = np.maximum(bidx, 0)
-    base_after = np.where(bidx >= 0, (w & 0x7FF)[bi] + cinc - cinc[bi], state.base_y + cinc)
-    base_before = base_after - inc
-
-    e = np.flatnonzero((code == 3) | (code == 5))
-    we, ce = w[e], code[e]
-    masks = np.where(ce == 3, 1, we & 0xFF)
-    ybase = np.where(ce == 3, we & 0x7FF, base_before[e])
-    pol = np.where(ce == 3, (we >> 11) & 1, pol_at[e])
-    t_ns = (high_at | low_at) * 1000 + time_base
-    rows, cols = _expand(masks)
-    ev = make_events(t_ns[e][rows], x_at[e][rows], (ybase[rows] + cols) & 0xFFFF, pol[rows])
-    new = LibcaerCmpState(x=int(x_at[-1]), pol=int(pol_at[-1]), base_y=int(base_after[-1]) & 0xFFFF)
-    return ev, new, bad
+    st = np.array([state.x, state.pol, state.base_y], np.int64)
+    t, x, y, p, n_oor, n_bad = _k.cmp_decode(np.ascontiguousarray(w, dtype=np.uint16), st,
+                                             np.int64(time_base), width, height)
+    new = LibcaerCmpState(x=int(st[0]), pol=int(st[1]), base_y=int(st[2]))
+    return make_events(t, x, y, p), new, int(n_oor), int(n_bad)
 
 
 def encode_libcaer_cmp(ev: np.ndarray, time_base: int) -> bytes:
@@ -455,11 +364,13 @@ class PacketDecoder:
                 f"{enc} payload of {len(payload)} bytes is not a whole number of {wb}-byte words "
                 f"({stray} stray bytes)", where=where), "truncated_bytes", stray)
         triggers = np.empty(0, TRIGGER_DTYPE)
-        bad = 0
+        bad = dropped = 0
         if enc == "evt3":
-            ev, triggers, self._evt3, bad = decode_evt3(w, self._evt3)
+            ev, triggers, self._evt3, dropped, bad = decode_evt3(w, self._evt3, pkt.width,
+                                                                 pkt.height)
         elif enc == "libcaer_cmp":
-            ev, self._cmp, bad = decode_libcaer_cmp(w, pkt.time_base, self._cmp)
+            ev, self._cmp, dropped, bad = decode_libcaer_cmp(w, pkt.time_base, self._cmp,
+                                                             pkt.width, pkt.height)
         elif enc == "libcaer":
             rec = payload[: len(w) * 8].view("<i4" if not pkt.is_bigendian else ">i4").reshape(-1, 2)
             ev = decode_libcaer(rec, pkt.time_base)
@@ -471,6 +382,10 @@ class PacketDecoder:
         if bad:
             self._problem(CorruptDataError(
                 f"{bad} words with codes that are invalid in {enc}", where=where), "bad_words", bad)
+        if dropped:
+            self._problem(OutOfRangeError(
+                f"{dropped} events outside the {pkt.width}x{pkt.height} sensor", where=where),
+                "out_of_range", dropped)
         oor = (ev["x"] >= pkt.width) | (ev["y"] >= pkt.height)
         n_oor = int(np.count_nonzero(oor))
         if n_oor:
