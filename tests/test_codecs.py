@@ -130,11 +130,9 @@ def test_out_of_range_coordinates():
 
 def test_time_going_backwards():
     ev = make_events(np.array([5000, 3000, 4000]), [1, 2, 3], [1, 1, 1], [0, 1, 0])
-    raw = PacketEncoder("mono", 8, 8)
     pkt = Packet("mono", 8, 8, np.array([(int(e["p"]) << 63) | (int(e["y"]) << 48) |
                                          (int(e["x"]) << 32) | int(e["t"]) for e in ev],
                                         "<u8").tobytes())
-    del raw
     with pytest.raises(TimeOrderError, match="backwards 1 times"):
         PacketDecoder().decode(pkt)
     dec = PacketDecoder(strict=False)

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .array import EVENT_DTYPE, EventArray, make_events
+from .array import EventArray, make_events
 from .codecs import DecodeStats, Packet, PacketDecoder, ensure_time_order
 from .errors import CorruptDataError, EventDataError, NoEventsError
 

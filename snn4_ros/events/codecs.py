@@ -21,7 +21,7 @@ the same functions serve a live subscription, a bag reader and the benchmarks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np

@@ -14,7 +14,7 @@ Timestamps are interpolated inside each render step. Everything is deterministic
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -309,7 +309,6 @@ class GestureSimulator:
         """One labelled recording of a gesture, starting at t=0 after a short warm-up."""
         self.start_gesture(gesture)
         self.dvs.ref = None
-        t_origin = self.t_ns
         for _ in range(max(1, int(warmup_s * 1e6 / self.scene_cfg.dt_us))):
             self.step()
         t_start = self.t_ns
@@ -321,7 +320,6 @@ class GestureSimulator:
             tgt[i] = (self.t_ns - t_start, tx, ty, vis)
         ev = np.concatenate(parts)
         ev["t"] -= t_start
-        del t_origin
         labels = [GestureLabel(self.gesture, 0, int(steps * self.scene_cfg.dt_us * 1000))]
         return SyntheticClip(EventArray(ev, self.sensor.width, self.sensor.height), labels, tgt)
 
