@@ -3,6 +3,8 @@
     snn4 inspect PATH [--topic NAME] [--json]   summary of any supported recording
     snn4 demo [--duration S]                    the pipeline on the synthetic DVS, live stats
     snn4 record-synthetic --out BAG             a labelled bag from the synthetic DVS
+    snn4 train --dataset SPEC --preset P --out models/NAME
+    snn4 eval --model M --dataset SPEC [--json]
     snn4 sources                                the source specs and formats understood
 """
 
@@ -45,7 +47,8 @@ def _cmd_inspect(args) -> int:
 def _cmd_demo(args) -> int:
     from .pipeline_demo import run_demo
 
-    return run_demo(duration_s=args.duration, seed=args.seed, encoding=args.encoding)
+    return run_demo(duration_s=args.duration, seed=args.seed, encoding=args.encoding,
+                    model=args.model)
 
 
 def _cmd_sources(args) -> int:
@@ -69,6 +72,97 @@ def _cmd_record_synthetic(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    import torch
+
+    from .models import checkpoint
+    from .models.data import load_dataset
+    from .models.evaluate import evaluate
+    from .models.hybridnet import HybridNet, preset_config
+    from .models.train import TrainConfig, train
+
+    overrides = json.loads(args.config) if args.config else {}
+    cfg = preset_config(args.preset, **overrides)
+    if args.window:
+        cfg.window = args.window
+    torch.manual_seed(args.seed)
+    data = load_dataset(args.dataset, cfg, train=True)
+    val = None
+    if args.val:
+        val = load_dataset(args.val, cfg, train=False)
+    elif args.val_split > 0:
+        data, val = data.split(args.val_split, seed=args.seed)
+    tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     weight_decay=args.weight_decay, seed=args.seed,
+                     per_step_loss=args.per_step_loss, rate_reg=args.rate_reg,
+                     augment_shift=args.augment_shift, amp=not args.no_amp,
+                     compile=args.compile, device=args.device,
+                     surrogate_schedule=tuple(args.surrogate_schedule)
+                     if args.surrogate_schedule else None)
+    model = HybridNet(cfg)
+    resume = None
+    if args.resume:
+        model, _ = checkpoint.load(args.out)
+        model.train()
+        resume = checkpoint.load_resume(args.out)
+    print(f"training {cfg.preset} ({model.param_count():,} parameters) on {len(data)} samples "
+          f"of {data.source}" + (f", validating on {len(val)}" if val is not None else ""),
+          flush=True)
+    hist = train(model, data, tc, val=val, resume=resume, progress=not args.quiet)
+    model.cpu().eval()
+    metrics = evaluate(model, val) if val is not None and len(val) else {}
+    card = {"training": {"dataset": args.dataset, "samples": len(data),
+                         "validation": args.val or (f"{args.val_split:.0%} of the training data, "
+                                                    "held out (stratified)" if val is not None
+                                                    else None),
+                         "config": {k: v for k, v in hist["config"].items()},
+                         "history": {k: hist[k] for k in ("loss", "train_acc", "val_acc",
+                                                          "seconds")}},
+            "metrics": {k: metrics[k] for k in ("accuracy", "n", "mean_decision_bins",
+                                                "synops_per_sample", "macs_per_sample",
+                                                "tracking_error_px_mean") if k in metrics},
+            "command": "snn4 " + " ".join(args.raw_argv)}
+    st, cp = checkpoint.save(model, args.out, card)
+    checkpoint.save_resume(args.out, hist["optimizer"], hist["scheduler"], tc.epochs, hist)
+    print(f"saved {st} and {cp}" + (f"; held-out accuracy {metrics['accuracy']:.4f}"
+                                    if metrics else ""))
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from .models import checkpoint
+    from .models.data import load_dataset
+    from .models.evaluate import evaluate
+
+    try:
+        model, card = checkpoint.load(args.model)
+    except checkpoint.CheckpointError as exc:
+        print(f"snn4 eval: {exc}", file=sys.stderr)
+        return 2
+    data = load_dataset(args.dataset, model.cfg, train=False)
+    res = evaluate(model, data, threshold=args.threshold, progress=not args.json)
+    if args.plot:
+        from .models.plots import confusion_plot
+        confusion_plot(res, args.plot)
+    if args.record:
+        checkpoint.record_evaluation(args.model, args.dataset, res)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"{card['preset']} on {data.source}: accuracy {res['accuracy']:.4f} (n={res['n']}), "
+          f"decision after {res['mean_decision_bins']:.1f} of {res['window_bins']} bins "
+          f"({res['bin_us'] / 1000:.0f} ms each) at p>={args.threshold}")
+    for name, pc in res["per_class"].items():
+        r = "-" if pc["recall"] is None else f"{pc['recall']:.3f}"
+        pr = "-" if pc["precision"] is None else f"{pc['precision']:.3f}"
+        print(f"  {name:<16} recall {r}  precision {pr}  (n={pc['support']})")
+    e = res["energy_estimate"]
+    print(f"  synops/sample {res['synops_per_sample']:,.0f}, MACs/sample {res['macs_per_sample']:,} "
+          f"-> estimate {e['snn_loihi_uj_per_sample']:.2f} uJ (Loihi) vs "
+          f"{e['ann_gpu_fp32_uj_per_sample']:.2f} uJ (fp32 MACs)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="snn4", description="Event-camera perception with spiking neural networks, for ROS 2.",
@@ -88,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"],
                    help="EventPacket encoding on the way through the pipeline")
+    q.add_argument("--model", default="hybridnet_gesture_synth",
+                   help="shipped model name or checkpoint path")
     q.set_defaults(fn=_cmd_demo)
 
     q = sub.add_parser("record-synthetic", help="write a labelled bag from the synthetic DVS")
@@ -100,6 +196,44 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=_cmd_record_synthetic)
 
+    q = sub.add_parser("train", help="train a HybridNet (BPTT, surrogate gradients)")
+    q.add_argument("--dataset", required=True,
+                   help="synthetic:N[:SEED] | nmnist:DIR | dvsgesture:DIR | folder:DIR")
+    q.add_argument("--preset", default="hybridnet-s")
+    q.add_argument("--config", help="JSON overrides of the preset's HybridNetConfig")
+    q.add_argument("--window", type=int, help="time bins per sample (default: the preset's)")
+    q.add_argument("--out", required=True, help="checkpoint path without suffix")
+    q.add_argument("--epochs", type=int, default=20)
+    q.add_argument("--batch-size", type=int, default=16)
+    q.add_argument("--lr", type=float, default=3e-3)
+    q.add_argument("--weight-decay", type=float, default=1e-2)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--val", help="a separate validation dataset spec")
+    q.add_argument("--val-split", type=float, default=0.0,
+                   help="fraction of the training data held out for validation")
+    q.add_argument("--per-step-loss", type=float, default=0.5,
+                   help="weight of the early-exit (prefix) losses")
+    q.add_argument("--rate-reg", type=float, default=0.0, help="firing-rate regularisation")
+    q.add_argument("--augment-shift", type=int, default=0, help="random shift in pixels")
+    q.add_argument("--surrogate-schedule", type=float, nargs=2, metavar=("START", "END"),
+                   help="sharpen the surrogate alpha from START to END over training")
+    q.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    q.add_argument("--compile", action="store_true", help="torch.compile on CUDA")
+    q.add_argument("--device", default="auto")
+    q.add_argument("--resume", action="store_true", help="continue from --out")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(fn=_cmd_train)
+
+    q = sub.add_parser("eval", help="evaluate a checkpoint on a dataset")
+    q.add_argument("--model", required=True, help="checkpoint (.safetensors with its .json card)")
+    q.add_argument("--dataset", required=True)
+    q.add_argument("--threshold", type=float, default=0.9, help="early-exit confidence")
+    q.add_argument("--plot", help="write the confusion matrix as a PNG")
+    q.add_argument("--record", action="store_true",
+                   help="add the result to the model card's evaluations")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=_cmd_eval)
+
     q = sub.add_parser("sources", help="list the source specs and recording formats")
     q.set_defaults(fn=_cmd_sources)
     return p
@@ -107,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.cmd in ("train", "eval", "demo"):
+        from .models.runtime import tune_allocator
+        tune_allocator()
+    args.raw_argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.fn(args)
     except KeyboardInterrupt:

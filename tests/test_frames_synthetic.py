@@ -145,7 +145,7 @@ def test_cli_help_and_demo():
     out = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "demo", "--duration", "2.5"],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     lines = [line for line in out.splitlines() if "ev/s" in line]
-    assert len(lines) >= 1 and "gesture=" in lines[0]
+    assert len(lines) >= 1 and "truth=" in lines[0] and "snn=" in lines[0]
 
 
 def test_record_synthetic_then_inspect(tmp_path):

@@ -291,6 +291,7 @@ class GestureSimulator:
             raise ValueError(f"gesture index {g} out of range 0..{len(GESTURES) - 1}")
         self.gesture = g
         self.scene = GestureScene(self.rng, self.sensor.width, self.sensor.height, self.scene_cfg)
+        self._target_coef = self.rng.uniform(0.6, 1.4, 4) * np.array([1, 6, 1, 6])
         self.t_gesture_start_ns = self.t_ns
 
     def step(self) -> tuple[np.ndarray, tuple[float, float, bool]]:

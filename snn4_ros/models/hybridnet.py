@@ -1,0 +1,297 @@
+"""SNN4-HybridNet: spiking backbone -> attention-based SNN-ANN bridge -> ANN heads.
+
+After Ahmed, Finkbeiner & Neftci, "Efficient Event-Based Object Detection: A Hybrid Neural
+Network with Spatial and Temporal Attention" (arXiv 2403.10173, CVPR 2025). The bridge turns
+the backbone's sparse spikes over the last ``window`` time bins into one dense feature map:
+
+* ERS, event-rate spatial attention: a spatial map from the spike rates (mean and max over
+  channels, 7x7 conv, sigmoid) that weights the active regions of every time step;
+* SAT, spatial-aware temporal attention: channels are split into groups; each group gets a
+  time-wise separable convolution (a causal depthwise conv along time, then a pointwise conv
+  within the group), and an attention over time steps (softmax of a per-step score from the
+  group's pooled features) that sums the steps into a dense map. (The paper's deformable
+  temporal convolution is replaced by this fixed one.)
+
+Heads: gesture logits (global pooling + MLP) and a tracking head (a heatmap whose soft-argmax
+gives the target position, plus a visibility logit).
+
+The bridge is causal and only looks at the last ``window`` steps, so streaming one bin at a
+time (``StreamingRunner``) gives exactly the outputs of ``forward`` on the prefix so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import SDSA, SpikingConv
+from .neurons import make_neuron
+
+DVS_GESTURE_CLASSES = ("hand_clap", "right_hand_wave", "left_hand_wave", "right_arm_cw",
+                       "right_arm_ccw", "left_arm_cw", "left_arm_ccw", "arm_roll", "air_drums",
+                       "air_guitar", "other")
+
+
+@dataclass
+class HybridNetConfig:
+    """Architecture and input geometry; saved in every model card."""
+
+    preset: str = "hybridnet-s"
+    in_channels: int = 2
+    input_width: int = 64
+    input_height: int = 64
+    channels: tuple[int, ...] = (16, 32, 64)
+    strides: tuple[int, ...] = (2, 2, 2)
+    sdsa: bool = False                 # spike-driven self-attention after the last stage
+    neuron: str = "lif"
+    neuron_kwargs: dict = field(default_factory=lambda: {"tau": 2.0})
+    surrogate: str = "arctan"
+    surrogate_alpha: float = 2.0
+    window: int = 16                   # time bins the bridge attends over
+    sat_groups: int = 4
+    sat_kernel: int = 3
+    head_hidden: int = 64
+    classes: tuple[str, ...] = DVS_GESTURE_CLASSES
+    tracking: bool = True
+    # input representation (the event -> frame transform the model was trained with)
+    sensor_width: int = 128
+    sensor_height: int = 128
+    downsample: int = 2
+    bin_us: int = 40_000
+
+    def __post_init__(self):
+        self.channels = tuple(self.channels)
+        self.strides = tuple(self.strides)
+        self.classes = tuple(self.classes)
+        if len(self.channels) != len(self.strides):
+            raise ValueError("channels and strides need the same length")
+        if self.channels[-1] % self.sat_groups:
+            raise ValueError("the last stage's channels must divide into sat_groups")
+        if self.window < 1:
+            raise ValueError("window must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def feature_size(self) -> tuple[int, int]:
+        h, w = self.input_height, self.input_width
+        for s in self.strides:
+            h, w = -(-h // s), -(-w // s)
+        return h, w
+
+
+PRESETS = {
+    "hybridnet-s": dict(),
+    "hybridnet-s-sdsa": dict(preset="hybridnet-s-sdsa", sdsa=True),
+    "hybridnet-xs": dict(preset="hybridnet-xs", channels=(8, 16, 32), window=12),
+    "hybridnet-nmnist": dict(preset="hybridnet-nmnist", input_width=34, input_height=34,
+                             channels=(16, 32, 64), strides=(1, 2, 2), window=10,
+                             classes=tuple(str(i) for i in range(10)), tracking=False,
+                             sensor_width=34, sensor_height=34, downsample=1, bin_us=30_000,
+                             head_hidden=128),
+}
+
+
+def preset_config(name: str, **overrides) -> HybridNetConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    kw = {"preset": name, **PRESETS[name], **overrides}
+    return HybridNetConfig(**kw)
+
+
+class ERS(nn.Module):
+    """Event-rate spatial attention: weights each location by how active it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 7, padding=3)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:       # s: [T, B, C, H, W]
+        rate = s.mean(0)
+        a = torch.sigmoid(self.conv(torch.cat([rate.mean(1, keepdim=True),
+                                               rate.amax(1, keepdim=True)], 1)))
+        return s * a.unsqueeze(0), a
+
+
+class SAT(nn.Module):
+    """Spatial-aware temporal attention: grouped time-wise separable conv + attention over T."""
+
+    def __init__(self, channels: int, groups: int, kernel: int):
+        super().__init__()
+        self.groups, self.kernel = groups, kernel
+        self.temporal = nn.Conv3d(channels, channels, (kernel, 1, 1), groups=channels)
+        self.pointwise = nn.Conv3d(channels, channels, 1, groups=groups)
+        self.score = nn.Conv1d(channels, groups, 1, groups=groups)
+        self.norm = nn.BatchNorm2d(channels)
+
+    def forward(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        T, B, C, H, W = s.shape
+        x = s.permute(1, 2, 0, 3, 4)                             # [B, C, T, H, W]
+        x = F.pad(x, (0, 0, 0, 0, self.kernel - 1, 0))           # causal along time
+        f = F.gelu(self.pointwise(self.temporal(x)))             # [B, C, T, H, W]
+        score = self.score(f.mean(dim=(3, 4)))                   # [B, G, T]
+        att = torch.softmax(score, dim=-1)                       # attention over time steps
+        att_c = att.repeat_interleave(C // self.groups, dim=1)   # [B, C, T]
+        dense = (f * att_c[..., None, None]).sum(2)              # [B, C, H, W]
+        return self.norm(dense), att
+
+
+class HybridOutput(NamedTuple):
+    logits: torch.Tensor                   # [B, classes]
+    position: torch.Tensor | None          # [B, 2] target (x, y) in sensor pixels
+    visible: torch.Tensor | None           # [B] visibility logit
+    heatmap: torch.Tensor | None           # [B, h, w] logits
+    attention: torch.Tensor                # [B, h, w] ERS spatial attention
+    spikes: list                           # per backbone layer: spike counts [B]
+
+
+class HybridNet(nn.Module):
+    def __init__(self, cfg: HybridNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        mk = lambda: make_neuron(cfg.neuron, cfg.surrogate, cfg.surrogate_alpha,  # noqa: E731
+                                 **cfg.neuron_kwargs)
+        layers, c_in = [], cfg.in_channels
+        for c, s in zip(cfg.channels, cfg.strides):
+            layers.append(SpikingConv(c_in, c, mk(), 3, s))
+            c_in = c
+        self.backbone = nn.ModuleList(layers)
+        self.attn = SDSA(c_in, mk) if cfg.sdsa else None
+        self.ers = ERS()
+        self.sat = SAT(c_in, cfg.sat_groups, cfg.sat_kernel)
+        self.head = nn.Sequential(nn.Conv2d(c_in, cfg.head_hidden, 3, padding=1),
+                                  nn.BatchNorm2d(cfg.head_hidden), nn.ReLU())
+        self.classifier = nn.Linear(cfg.head_hidden, len(cfg.classes))
+        if cfg.tracking:
+            self.heat = nn.Conv2d(cfg.head_hidden, 1, 1)
+            self.vis = nn.Linear(cfg.head_hidden, 1)
+        for mod in self.modules():          # channels-last conv weights: faster on CPU
+            if isinstance(mod, nn.Conv2d):
+                mod.weight.data = mod.weight.data.contiguous(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ parts
+    def check_input(self, x: torch.Tensor, per_step: bool = False) -> None:
+        """Clear errors for wrong shapes, geometry or NaNs."""
+        want = (self.cfg.in_channels, self.cfg.input_height, self.cfg.input_width)
+        dims = 4 if per_step else 5
+        shape = "[B, C, H, W]" if per_step else "[T, B, C, H, W]"
+        if x.dim() != dims or tuple(x.shape[-3:]) != want:
+            raise ValueError(f"{self.cfg.preset} expects input {shape} with (C, H, W) = {want}, "
+                             f"got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("input holds NaN or infinite values")
+
+    def backbone_seq(self, x: torch.Tensor):
+        """Backbone over [T, B, C, H, W]; returns the last stage's spikes and per-layer counts."""
+        counts = []
+        for layer in self.backbone:
+            x = layer(x)
+            counts.append(x.detach().sum(dim=(0, 2, 3, 4)))
+        if self.attn is not None:
+            x = self.attn(x)
+        return x, counts
+
+    def bridge_heads(self, s: torch.Tensor) -> tuple:
+        """Bridge + heads over the spikes of the last ``window`` steps ([T, B, C, h, w])."""
+        s = s[-self.cfg.window:]
+        weighted, a = self.ers(s)
+        dense, _ = self.sat(weighted)
+        h = self.head(dense)
+        logits = self.classifier(h.mean(dim=(2, 3)))
+        pos = vis = heat = None
+        if self.cfg.tracking:
+            heat = self.heat(h)[:, 0]                               # [B, h, w]
+            B, fh, fw = heat.shape
+            p = torch.softmax(heat.reshape(B, -1), -1).reshape(B, fh, fw)
+            ys = (torch.arange(fh, dtype=h.dtype) + 0.5) * (self.cfg.sensor_height / fh)
+            xs = (torch.arange(fw, dtype=h.dtype) + 0.5) * (self.cfg.sensor_width / fw)
+            pos = torch.stack([(p.sum(1) * xs).sum(-1), (p.sum(2) * ys).sum(-1)], -1)
+            vis = self.vis(h.mean(dim=(2, 3)))[:, 0]
+        return logits, pos, vis, heat, a[:, 0]
+
+    def forward(self, x: torch.Tensor) -> HybridOutput:
+        self.check_input(x)
+        s, counts = self.backbone_seq(x)
+        return HybridOutput(*self.bridge_heads(s), counts)
+
+    def forward_prefixes(self, x: torch.Tensor, ends: list[int]) -> list[HybridOutput]:
+        """Outputs as a stream would give them after each of the bins ``ends`` (1-based):
+        the backbone runs once, the bridge and heads once per prefix (early-exit training)."""
+        self.check_input(x)
+        s, counts = self.backbone_seq(x)
+        return [HybridOutput(*self.bridge_heads(s[:e]), counts) for e in ends]
+
+    # ------------------------------------------------------------------ accounting
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def macs_per_step(self) -> int:
+        """Multiply-accumulates of the backbone per time bin, as a dense ANN would do them."""
+        h, w = self.cfg.input_height, self.cfg.input_width
+        total = 0
+        for layer in self.backbone:
+            h, w = -(-h // layer.stride), -(-w // layer.stride)
+            total += layer.macs_per_step(h, w)
+        return total
+
+    def synops(self, x: torch.Tensor, counts: list[torch.Tensor]) -> torch.Tensor:
+        """Synaptic operations per sample [B]: input events and spikes times their fan-out."""
+        ops = x.sum(dim=(0, 2, 3, 4)) * self.backbone[0].fan_out()
+        for layer, c in zip(list(self.backbone)[1:], counts[:-1]):
+            ops = ops + c * layer.fan_out()
+        return ops
+
+
+class StreamingRunner:
+    """Runs a HybridNet one time bin at a time, keeping every neuron's state.
+
+    ``step(frame)`` takes one bin ``[B, C, H, W]`` and returns the outputs for the stream so
+    far -- the same as ``model(frames_so_far)`` to float tolerance. ``decide`` implements
+    early exit: a decision as soon as the top class probability passes a threshold.
+    """
+
+    def __init__(self, model: HybridNet):
+        self.model = model.eval()
+        self.reset()
+
+    def reset(self) -> None:
+        self.states: list = [None] * len(self.model.backbone)
+        self.attn_state = None
+        self.buffer: list[torch.Tensor] = []
+        self.bins = 0
+
+    @torch.no_grad()
+    def step(self, frame: torch.Tensor) -> HybridOutput:
+        m = self.model
+        m.check_input(frame, per_step=True)
+        x = frame
+        counts = []
+        for i, layer in enumerate(m.backbone):
+            x, self.states[i] = layer.step(x, self.states[i])
+            counts.append(x.sum(dim=(1, 2, 3)))
+        if m.attn is not None:
+            x, self.attn_state = m.attn.step(x, self.attn_state)
+        self.buffer.append(x)
+        if len(self.buffer) > m.cfg.window:
+            self.buffer.pop(0)
+        self.bins += 1
+        return HybridOutput(*m.bridge_heads(torch.stack(self.buffer)), counts)
+
+    @torch.no_grad()
+    def decide(self, frames: torch.Tensor, threshold: float = 0.9, min_bins: int = 1):
+        """Stream ``[T, B, C, H, W]`` frames (B=1); return (class, confidence, bins used)."""
+        self.reset()
+        out = None
+        for t in range(frames.shape[0]):
+            out = self.step(frames[t])
+            p = torch.softmax(out.logits, -1)[0]
+            conf, cls = p.max(0)
+            if t + 1 >= min_bins and conf >= threshold:
+                return int(cls), float(conf), t + 1
+        p = torch.softmax(out.logits, -1)[0]
+        conf, cls = p.max(0)
+        return int(cls), float(conf), frames.shape[0]

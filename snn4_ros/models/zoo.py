@@ -1,0 +1,36 @@
+"""Where the shipped models live: the source tree's models/, or share/snn4_ros/models of an
+install (colcon or pip), or a folder named by SNN4_MODELS."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+DEMO_MODEL = "hybridnet_gesture_synth"
+
+
+def model_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("SNN4_MODELS"):
+        dirs.append(Path(os.environ["SNN4_MODELS"]))
+    dirs.append(Path(__file__).resolve().parents[2] / "models")
+    dirs.append(Path(sys.prefix) / "share" / "snn4_ros" / "models")
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        dirs.append(Path(get_package_share_directory("snn4_ros")) / "models")
+    except Exception:  # not a ROS install, or the package is not in the index
+        pass
+    return dirs
+
+
+def find_model(name: str = DEMO_MODEL) -> Path:
+    """The checkpoint base path (without suffix) of a shipped model, by name or path."""
+    p = Path(name)
+    if p.with_suffix(".safetensors").exists() or p.suffix == ".safetensors" and p.exists():
+        return p.with_suffix("")
+    for d in model_dirs():
+        if (d / f"{name}.safetensors").exists():
+            return d / name
+    raise FileNotFoundError(f"model {name!r} not found in {', '.join(map(str, model_dirs()))}; "
+                            "train it with tools/train_models.sh")
