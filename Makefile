@@ -8,11 +8,12 @@ STAMP := $(VENV)/.snn4-deps.stamp
 # pip prints one warning per package for this machine's unused local index folders; hide them.
 QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: venv demo test bench bench-env inspect-shared clean help
+.PHONY: venv demo test bench bench-env models clean help
 help:
 	@echo "make demo   - run the perception pipeline on the synthetic DVS source"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - run the benchmarks in bench/ (installs the peer frameworks)"
+	@echo "make models - retrain the shipped models in models/ (~15 min on 2 cores)"
 
 $(STAMP): requirements.txt constraints.txt setup.py setup.cfg
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +36,11 @@ bench-env: venv
 
 bench: bench-env
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/model.py
+	$(BIN)/python bench/nmnist_peers.py
+
+models: venv
+	tools/train_models.sh all
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

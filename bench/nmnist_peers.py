@@ -1,9 +1,10 @@
 """What a typical snnTorch user gets on the same 1,000 real N-MNIST samples and split.
 
-    python bench/nmnist_peers.py [--epochs 30]
+    python bench/nmnist_peers.py [--epochs 60]   (the epochs of our N-MNIST recipe)
 
 The network is snnTorch's own N-MNIST tutorial model (tutorial 7: 12C5-MP2-32C5-MP2-FC10,
-Leaky neurons beta=0.5, fast-sigmoid surrogate slope 25, Adam lr 2e-2 with rate-coded
+Leaky neurons beta=0.5, fast-sigmoid surrogate slope 25, Adam (lr 2e-3: the tutorial's 2e-2
+diverged here, staying at chance) with the rate-coded
 MSE count loss), fed the same frames snn4_ros uses (10 bins of 30 ms, 34x34) and trained on
 the same stratified 80% split (seed 0) that `tools/train_models.sh` holds out 20% of.
 Prints the held-out accuracy as one JSON object on its last line.
@@ -34,7 +35,9 @@ def main():
     from snntorch import surrogate, utils
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--lr", type=float, default=2e-3,
+                    help="the tutorial's 2e-2 diverges on these inputs (10%% accuracy)")
     args = ap.parse_args()
     tune_allocator()
     torch.manual_seed(0)
@@ -58,7 +61,7 @@ def main():
             out.append(spk)
         return torch.stack(out)
 
-    opt = torch.optim.Adam(net.parameters(), lr=2e-2, betas=(0.9, 0.999))
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.999))
     loss_fn = SF.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2)
     t0 = time.time()
     g = torch.Generator().manual_seed(0)

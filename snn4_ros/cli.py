@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -105,10 +106,16 @@ def _cmd_train(args) -> int:
         model, _ = checkpoint.load(args.out)
         model.train()
         resume = checkpoint.load_resume(args.out)
-    print(f"training {cfg.preset} ({model.param_count():,} parameters) on {len(data)} samples "
-          f"of {data.source}" + (f", validating on {len(val)}" if val is not None else ""),
-          flush=True)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"training {cfg.preset} ({model.param_count():,} parameters) on {len(data)} "
+              f"samples of {data.source}" + (f", validating on {len(val)}" if val is not None
+                                             else ""), flush=True)
     hist = train(model, data, tc, val=val, resume=resume, progress=not args.quiet)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank = torch.distributed.get_rank()
+        torch.distributed.destroy_process_group()
+        if rank != 0:                       # rank 0 evaluates and writes the checkpoint
+            return 0
     model.cpu().eval()
     metrics = evaluate(model, val) if val is not None and len(val) else {}
     card = {"training": {"dataset": args.dataset, "samples": len(data),
@@ -124,6 +131,8 @@ def _cmd_train(args) -> int:
             "command": "snn4 " + " ".join(args.raw_argv)}
     st, cp = checkpoint.save(model, args.out, card)
     checkpoint.save_resume(args.out, hist["optimizer"], hist["scheduler"], tc.epochs, hist)
+    from .models.plots import training_plot
+    training_plot(hist, st.with_name(st.stem + ".training.png"))
     print(f"saved {st} and {cp}" + (f"; held-out accuracy {metrics['accuracy']:.4f}"
                                     if metrics else ""))
     return 0

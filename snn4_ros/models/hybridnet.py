@@ -190,7 +190,7 @@ class HybridNet(nn.Module):
         counts = []
         for layer in self.backbone:
             x = layer(x)
-            counts.append(x.detach().sum(dim=(0, 2, 3, 4)))
+            counts.append(x.sum(dim=(0, 2, 3, 4)))      # differentiable: rate regularisation
         if self.attn is not None:
             x = self.attn(x)
         return x, counts
@@ -229,6 +229,15 @@ class HybridNet(nn.Module):
     def param_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def neuron_count(self) -> int:
+        """Spiking neurons in the backbone (per sample and time bin)."""
+        h, w = self.cfg.input_height, self.cfg.input_width
+        total = 0
+        for layer in self.backbone:
+            h, w = -(-h // layer.stride), -(-w // layer.stride)
+            total += layer.conv.out_channels * h * w
+        return total
+
     def macs_per_step(self) -> int:
         """Multiply-accumulates of the backbone per time bin, as a dense ANN would do them."""
         h, w = self.cfg.input_height, self.cfg.input_width
@@ -243,7 +252,7 @@ class HybridNet(nn.Module):
         ops = x.sum(dim=(0, 2, 3, 4)) * self.backbone[0].fan_out()
         for layer, c in zip(list(self.backbone)[1:], counts[:-1]):
             ops = ops + c * layer.fan_out()
-        return ops
+        return ops.detach()
 
 
 class StreamingRunner:

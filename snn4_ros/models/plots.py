@@ -33,3 +33,29 @@ def confusion_plot(res: dict, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def training_plot(history: dict, path: str | Path) -> Path:
+    """Loss and accuracy per epoch of a training run."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = range(1, len(history["loss"]) + 1)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.plot(ep, history["loss"])
+    a.set_xlabel("epoch")
+    a.set_ylabel("training loss")
+    a.set_yscale("log")
+    b.plot(ep, history["train_acc"], label="train")
+    if history.get("val_acc"):
+        b.plot(ep, history["val_acc"], label="validation")
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy")
+    b.set_ylim(0, 1.01)
+    b.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

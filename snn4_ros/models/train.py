@@ -118,11 +118,8 @@ def loss_fn(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tenso
         w = w / w.sum()
         loss = loss + cfg.per_step_loss * sum(
             wi * F.cross_entropy(o.logits, y) for wi, o in zip(w, outs[:-1]))
-    if cfg.rate_reg > 0:
-        n = sum(c.sum() for c in final.spikes)
-        size = sum(layer.conv.out_channels for layer in model.backbone)
-        fh, fw = model.cfg.feature_size()
-        rate = n / (x.shape[1] * T * size * fh * fw)
+    if cfg.rate_reg > 0:                   # mean firing rate over all backbone neurons
+        rate = sum(c.sum() for c in final.spikes) / (x.shape[1] * T * model.neuron_count())
         loss = loss + cfg.rate_reg * (rate - cfg.rate_target) ** 2
     if tgt is not None and final.position is not None:
         vis = tgt[:, 2]
