@@ -1,0 +1,193 @@
+"""Gestures and tracks -> velocity commands, safety first (no rclpy here).
+
+The controller is a pure state machine driven by time stamps, so the ROS node, replay and
+tests run the same code. Every path that is not a confident, debounced, fresh decision ends
+in a zero command:
+
+* confidence gate: decisions below ``min_confidence`` never move the robot;
+* debounce: an action starts only after ``debounce`` consecutive agreeing decisions, and is
+  held for ``hold_s`` after the last one;
+* deadman: no valid perception for ``deadman_s`` -> zero (stale);
+* limits: velocity and acceleration limits on both axes;
+* e-stop: latched zero until explicitly released;
+* faults: NaN / infinite / out-of-range scores or positions -> zero and a fault flag that
+  the node reports as an ERROR diagnostic.
+
+Follow mode turns the tracked target into a visual-servoing command (turn towards it, drive
+while it is visible and confident).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Action:
+    linear: float = 0.0       # m/s
+    angular: float = 0.0      # rad/s
+    follow: bool = False      # switch to follow-the-target while the gesture holds
+
+
+DEFAULT_ACTIONS = {
+    "hand_clap": Action(0.0, 0.0),                 # stop
+    "right_hand_wave": Action(0.0, -0.5),          # turn right
+    "left_hand_wave": Action(0.0, 0.5),            # turn left
+    "right_arm_cw": Action(0.0, -1.0),             # rotate clockwise
+    "right_arm_ccw": Action(0.0, 1.0),
+    "left_arm_cw": Action(0.0, -1.0),
+    "left_arm_ccw": Action(0.0, 1.0),
+    "arm_roll": Action(0.2, 0.0),                  # come forward slowly
+    "air_drums": Action(-0.1, 0.0),                # back off
+    "air_guitar": Action(0.0, 0.0, follow=True),   # follow the target
+    "other": Action(0.0, 0.0),
+}
+
+
+@dataclass
+class ControllerConfig:
+    min_confidence: float = 0.8
+    debounce: int = 3
+    hold_s: float = 0.5
+    deadman_s: float = 0.5
+    max_linear: float = 0.3
+    max_angular: float = 1.0
+    max_linear_accel: float = 0.5       # m/s^2
+    max_angular_accel: float = 2.0      # rad/s^2
+    follow_gain: float = 1.5            # rad/s per unit of normalised horizontal error
+    follow_speed: float = 0.15
+    follow_min_confidence: float = 0.5
+    image_width: float = 128.0
+    actions: dict[str, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+
+    def __post_init__(self):
+        for name in ("debounce",):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("min_confidence", "follow_min_confidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1]")
+        for name in ("hold_s", "deadman_s", "max_linear", "max_angular", "max_linear_accel",
+                     "max_angular_accel", "image_width"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ControllerConfig":
+        d = dict(d)
+        acts = d.pop("actions", None)
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown controller parameters: {sorted(unknown)}")
+        cfg = cls(**d)
+        if acts is not None:
+            cfg.actions = {k: Action(**v) if isinstance(v, dict) else v for k, v in acts.items()}
+        return cfg
+
+
+@dataclass
+class Command:
+    linear: float
+    angular: float
+    state: str           # idle | acting | following | stale | estop | fault
+    action: str | None = None
+
+    @property
+    def is_zero(self) -> bool:
+        return self.linear == 0.0 and self.angular == 0.0
+
+
+class GestureController:
+    """Feed it decisions and tracks as they arrive; ask it for a command at any time."""
+
+    def __init__(self, cfg: ControllerConfig | None = None):
+        self.cfg = cfg or ControllerConfig()
+        self.estop = False
+        self.fault: str | None = None
+        self._last_valid_t: float | None = None
+        self._streak_cls: str | None = None
+        self._streak = 0
+        self._active: str | None = None
+        self._active_until = -math.inf
+        self._track: tuple[float, float, float, float] | None = None   # t, x, y, conf
+        self._out = (0.0, 0.0)
+        self._out_t: float | None = None
+
+    # ----------------------------------------------------------- inputs
+    def set_estop(self, engaged: bool) -> None:
+        self.estop = bool(engaged)
+
+    def on_decision(self, t: float, cls: str, confidence: float, scores=None) -> None:
+        """A classification at time ``t`` (seconds)."""
+        values = [confidence] + list(scores or [])
+        if any(not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v > 1
+               for v in values):
+            self.fault = f"invalid scores at t={t:.3f}: {values[:4]}"
+            self._reset_action()
+            return
+        if cls not in self.cfg.actions:
+            self.fault = f"unknown class {cls!r}"
+            self._reset_action()
+            return
+        self.fault = None
+        self._last_valid_t = t
+        if confidence < self.cfg.min_confidence:
+            self._streak_cls, self._streak = None, 0
+            return
+        if cls == self._streak_cls:
+            self._streak += 1
+        else:
+            self._streak_cls, self._streak = cls, 1
+        if self._streak >= self.cfg.debounce:
+            self._active = cls
+            self._active_until = t + self.cfg.hold_s
+
+    def on_track(self, t: float, x: float, y: float, confidence: float) -> None:
+        if not all(math.isfinite(v) for v in (x, y, confidence)) or not 0 <= confidence <= 1:
+            self.fault = f"invalid track at t={t:.3f}"
+            self._track = None
+            return
+        self._track = (t, x, y, confidence)
+
+    def _reset_action(self) -> None:
+        self._active, self._streak_cls, self._streak = None, None, 0
+
+    # ----------------------------------------------------------- output
+    def command(self, t: float) -> Command:
+        """The command for time ``t``, after limits; zero whenever anything is off."""
+        state, action, target = self._target(t)
+        lin, ang = target
+        if state in ("estop", "fault", "stale"):
+            self._out, self._out_t = (0.0, 0.0), t     # safety zero bypasses the ramp
+            return Command(0.0, 0.0, state, action)
+        lin = max(-self.cfg.max_linear, min(self.cfg.max_linear, lin))
+        ang = max(-self.cfg.max_angular, min(self.cfg.max_angular, ang))
+        dt = 0.0 if self._out_t is None else max(0.0, t - self._out_t)
+        dl = self.cfg.max_linear_accel * dt
+        da = self.cfg.max_angular_accel * dt
+        lin = max(self._out[0] - dl, min(self._out[0] + dl, lin))
+        ang = max(self._out[1] - da, min(self._out[1] + da, ang))
+        self._out, self._out_t = (lin, ang), t
+        return Command(lin, ang, state, action)
+
+    def _target(self, t: float):
+        if self.estop:
+            return "estop", None, (0.0, 0.0)
+        if self.fault:
+            return "fault", None, (0.0, 0.0)
+        if self._last_valid_t is None or t - self._last_valid_t > self.cfg.deadman_s:
+            self._reset_action()
+            return "stale", None, (0.0, 0.0)
+        if self._active is None or t > self._active_until:
+            self._active = None
+            return "idle", None, (0.0, 0.0)
+        act = self.cfg.actions[self._active]
+        if act.follow:
+            tr = self._track
+            if tr is None or t - tr[0] > self.cfg.deadman_s \
+                    or tr[3] < self.cfg.follow_min_confidence:
+                return "following", self._active, (0.0, 0.0)
+            err = (tr[1] - self.cfg.image_width / 2) / (self.cfg.image_width / 2)
+            return "following", self._active, (self.cfg.follow_speed, -self.cfg.follow_gain * err)
+        return "acting", self._active, (act.linear, act.angular)
