@@ -1,0 +1,1 @@
+"""ROS 2 nodes: thin adapters over the core (events, models, control)."""

@@ -1,0 +1,75 @@
+"""Shared pieces of the ROS nodes: message conversion, QoS, typed parameters, diagnostics."""
+
+from __future__ import annotations
+
+import array
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from ..events import Packet
+
+EVENTS_TOPIC = "/event_camera/events"
+GESTURE_TOPIC = "/snn4/gesture"
+TRACKS_TOPIC = "/snn4/tracks"
+
+# Publishers reliable, subscribers best effort: a best-effort subscription matches both
+# reliable (libcaer_driver) and best-effort (metavision_driver) publishers (REP-2003).
+EVENTS_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                            reliability=ReliabilityPolicy.RELIABLE)
+EVENTS_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                            reliability=ReliabilityPolicy.BEST_EFFORT)
+RESULT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                        reliability=ReliabilityPolicy.RELIABLE)
+
+
+def packet_to_msg(pkt: Packet):
+    """A core Packet as an ``event_camera_msgs/EventPacket`` (fast byte copy, not per element)."""
+    from event_camera_msgs.msg import EventPacket
+
+    msg = EventPacket()
+    msg.header.stamp.sec = pkt.stamp_ns // 1_000_000_000
+    msg.header.stamp.nanosec = pkt.stamp_ns % 1_000_000_000
+    msg.header.frame_id = pkt.frame_id
+    msg.height, msg.width = int(pkt.height), int(pkt.width)
+    msg.seq, msg.time_base = int(pkt.seq), int(pkt.time_base)
+    msg.encoding = pkt.encoding
+    msg.is_bigendian = bool(pkt.is_bigendian)
+    msg.events = array.array("B", pkt.payload().tobytes())
+    return msg
+
+
+def declare(node: Node, name: str, default, description: str, lo=None, hi=None):
+    """A typed parameter with a description and, for numbers, a range."""
+    desc = ParameterDescriptor(description=description)
+    if isinstance(default, bool):
+        pass
+    elif isinstance(default, int) and lo is not None:
+        desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+    elif isinstance(default, float) and lo is not None:
+        desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi),
+                                                        step=0.0)]
+    return node.declare_parameter(name, default, desc).value
+
+
+def diagnostic(node: Node, name: str, level: int, message: str, values: dict):
+    """One ``diagnostic_msgs/DiagnosticStatus`` in diagnostic_updater's conventions."""
+    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+    st = DiagnosticStatus()
+    st.level = bytes([level])
+    st.name = f"{node.get_name()}: {name}"
+    st.message = message
+    st.hardware_id = node.get_fully_qualified_name()
+    st.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+    return st
+
+
+def publish_diagnostics(node: Node, pub, statuses: list) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    arr = DiagnosticArray()
+    arr.header.stamp = node.get_clock().now().to_msg()
+    arr.status = statuses
+    pub.publish(arr)

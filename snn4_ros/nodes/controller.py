@@ -1,0 +1,104 @@
+"""``gesture_controller`` node: gestures and tracks -> ``geometry_msgs/Twist`` on ``cmd_vel``.
+
+A thin adapter over ``snn4_ros.control.GestureController``: decisions and tracks feed it,
+a timer publishes its command at ``rate_hz`` (zero whenever perception is stale, confidence
+is low, the e-stop is engaged or anything is invalid), the ``~/estop`` service
+(``std_srvs/SetBool``) latches zero until released, and a zero goes out on shutdown. Meant
+to sit behind twist_mux as a low-priority input.
+"""
+
+from __future__ import annotations
+
+import yaml
+from rclpy.node import Node
+
+from ..control import ControllerConfig, GestureController
+from .common import GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare, diagnostic, \
+    publish_diagnostics
+
+
+class ControllerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("gesture_controller", **kwargs)
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import Twist
+        from std_srvs.srv import SetBool
+        from vision_msgs.msg import Classification, Detection2DArray
+
+        cfg_file = declare(self, "actions_file", "", "YAML with controller parameters and a "
+                           "gesture -> action mapping (empty: defaults)")
+        cfg = {}
+        if cfg_file:
+            with open(cfg_file) as f:
+                cfg = yaml.safe_load(f) or {}
+        for name, default in (("min_confidence", 0.8), ("deadman_s", 0.5), ("hold_s", 0.5),
+                              ("max_linear", 0.3), ("max_angular", 1.0)):
+            cfg.setdefault(name, declare(self, name, float(cfg.get(name, default)),
+                                         f"controller {name}", 0.0, 100.0))
+        cfg.setdefault("debounce", declare(self, "debounce", int(cfg.get("debounce", 3)),
+                                           "consecutive agreeing decisions", 1, 100))
+        self.ctrl = GestureController(ControllerConfig.from_dict(cfg))
+        rate = declare(self, "rate_hz", 50.0, "command rate", 1.0, 1000.0)
+        self.pub = self.create_publisher(Twist, declare(self, "cmd_vel_topic", "cmd_vel",
+                                                        "output topic"), 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
+        self.create_subscription(Detection2DArray, TRACKS_TOPIC, self._on_det, RESULT_QOS)
+        self.create_service(SetBool, "~/estop", self._on_estop)
+        self.nonzero = 0
+        self.last = None
+        self.create_timer(1.0 / rate, self._tick)
+        self.create_timer(1.0, self._diagnostics)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_cls(self, msg) -> None:
+        if not msg.results:
+            self.ctrl.on_decision(self._now(), "", float("nan"))
+            return
+        top = max(msg.results, key=lambda r: r.score)
+        self.ctrl.on_decision(self._now(), top.class_id, float(top.score),
+                              [float(r.score) for r in msg.results])
+
+    def _on_det(self, msg) -> None:
+        for d in msg.detections:
+            if d.results:
+                self.ctrl.on_track(self._now(), d.bbox.center.position.x,
+                                   d.bbox.center.position.y, float(d.results[0].hypothesis.score))
+
+    def _on_estop(self, req, resp):
+        self.ctrl.set_estop(req.data)
+        self._tick()
+        resp.success = True
+        resp.message = "e-stop engaged: zero until released" if req.data else "e-stop released"
+        self.get_logger().warn(resp.message)
+        return resp
+
+    def _tick(self) -> None:
+        from geometry_msgs.msg import Twist
+
+        cmd = self.ctrl.command(self._now())
+        tw = Twist()
+        tw.linear.x, tw.angular.z = float(cmd.linear), float(cmd.angular)
+        self.pub.publish(tw)
+        self.nonzero += not cmd.is_zero
+        self.last = cmd
+
+    def _diagnostics(self) -> None:
+        from diagnostic_msgs.msg import DiagnosticStatus as S
+
+        c = self.last
+        state = c.state if c else "starting"
+        level = {"fault": S.ERROR, "stale": S.STALE, "estop": S.WARN}.get(state, S.OK)
+        publish_diagnostics(self, self.diag_pub, [diagnostic(
+            self, "controller", level[0], self.ctrl.fault or state,
+            {"state": state, "action": c.action if c else None, "estop": self.ctrl.estop,
+             "linear": c.linear if c else 0.0, "angular": c.angular if c else 0.0,
+             "nonzero_commands": self.nonzero})])
+
+    def stop_robot(self) -> None:
+        """Publish a zero command (shutdown)."""
+        from geometry_msgs.msg import Twist
+
+        self.pub.publish(Twist())
