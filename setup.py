@@ -27,6 +27,9 @@ setup(
     entry_points={
         "console_scripts": [
             "snn4 = snn4_ros.cli:main",
+            "event_source = snn4_ros.nodes.event_source:main",
+            "snn4_inference = snn4_ros.nodes.inference:main",
+            "gesture_controller = snn4_ros.nodes.controller:main",
         ],
     },
 )

@@ -5,6 +5,7 @@
     snn4 record-synthetic --out BAG             a labelled bag from the synthetic DVS
     snn4 train --dataset SPEC --preset P --out models/NAME
     snn4 eval --model M --dataset SPEC [--json]
+    snn4 up [--source SPEC] [--duration S]      the ROS 2 graph in one process
     snn4 sources                                the source specs and formats understood
 """
 
@@ -50,6 +51,44 @@ def _cmd_demo(args) -> int:
 
     return run_demo(duration_s=args.duration, seed=args.seed, encoding=args.encoding,
                     model=args.model)
+
+
+def _cmd_up(args) -> int:
+    from .nodes.graph import run_graph
+
+    overrides: dict = {}
+    for item in args.param or []:
+        key, _, raw = item.partition("=")
+        node, _, name = key.partition(".")
+        if not name or not raw:
+            print(f"snn4 up: --param wants NODE.NAME=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        overrides.setdefault(node, {})[name] = value
+    state = {"bins": 0, "events": 0}
+
+    def report(inf, ctrl, src):
+        st = inf.decoder.stats
+        cls, conf, pos = inf.last or ("-", 0.0, None)
+        c = ctrl.last
+        line = (f"{st.events - state['events']:8,d} ev/s {inf.bins - state['bins']:3d} bins  "
+                f"snn={cls:<15} p={conf:.2f}  "
+                + (f"target=({pos[0]:5.1f},{pos[1]:5.1f})  " if pos else "")
+                + (f"cmd_vel=({c.linear:+.2f} m/s, {c.angular:+.2f} rad/s) [{c.state}"
+                   f"{' ' + c.action if c.action else ''}]" if c else "cmd_vel=-"))
+        state["bins"], state["events"] = inf.bins, st.events
+        print(line, flush=True)
+
+    print(f"snn4 up: event_source -> snn4_inference -> gesture_controller in one process "
+          f"(graph {args.graph}; Ctrl-C to stop)", flush=True)
+    summary = run_graph(args.source, args.duration, overrides, graph=args.graph,
+                        report=report if not args.json else None)
+    if args.json:
+        print(json.dumps(summary))
+    return 1 if summary.get("source_error") else 0
 
 
 def _cmd_sources(args) -> int:
@@ -243,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=_cmd_eval)
 
+    q = sub.add_parser("up", help="run the ROS 2 perception graph in one process")
+    q.add_argument("--source", help="event source spec (default: the graph YAML's)")
+    q.add_argument("--duration", type=float, help="seconds, then stop (default: until Ctrl-C)")
+    q.add_argument("--graph", default="perception", help="config/<graph>.yaml or a path")
+    q.add_argument("--param", action="append", metavar="NODE.NAME=VALUE",
+                   help="override a node parameter (repeatable)")
+    q.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    q.set_defaults(fn=_cmd_up)
+
     q = sub.add_parser("sources", help="list the source specs and recording formats")
     q.set_defaults(fn=_cmd_sources)
     return p
@@ -250,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.cmd in ("train", "eval", "demo"):
+    if args.cmd in ("train", "eval", "demo", "up"):
         from .models.runtime import tune_allocator
         tune_allocator()
     args.raw_argv = list(sys.argv[1:] if argv is None else argv)

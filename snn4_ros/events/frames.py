@@ -257,3 +257,23 @@ def dv_noise_filter(ea: EventArray, background_us: int = 2000) -> EventArray:
     from .array import make_events
     return EventArray(make_events(out["timestamp"] * 1000, out["x"], out["y"], out["polarity"]),
                       ea.width, ea.height)
+
+
+def rescale_events(ev: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:
+    """Map events of a ``src`` (W, H) sensor onto a ``dst`` one: a centred crop to dst's aspect
+    ratio, then integer scaling -- so a model trained at 128x128 can watch a 1280x720 camera."""
+    (sw, sh), (dw, dh) = src, dst
+    if (sw, sh) == (dw, dh):
+        return ev
+    if sw * dh > sh * dw:                       # source wider: crop columns
+        cw, ch = sh * dw // dh, sh
+    else:
+        cw, ch = sw, sw * dh // dw
+    x0, y0 = (sw - cw) // 2, (sh - ch) // 2
+    x = ev["x"].astype(np.int64) - x0
+    y = ev["y"].astype(np.int64) - y0
+    keep = (x >= 0) & (x < cw) & (y >= 0) & (y < ch)
+    out = ev[keep].copy()
+    out["x"] = x[keep] * dw // cw
+    out["y"] = y[keep] * dh // ch
+    return out

@@ -102,3 +102,9 @@ class ControllerNode(Node):
         from geometry_msgs.msg import Twist
 
         self.pub.publish(Twist())
+
+
+def main(args=None) -> None:
+    from .graph import spin_node
+
+    spin_node(ControllerNode, args)

@@ -105,3 +105,9 @@ class EventSourceNode(Node):
     def destroy_node(self):
         self._stop.set()
         return super().destroy_node()
+
+
+def main(args=None) -> None:
+    from .graph import spin_node
+
+    spin_node(EventSourceNode, args)

@@ -21,22 +21,36 @@ def _params(d: dict) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in d.items()]
 
 
-def run_graph(source: str = "synthetic", duration_s: float | None = None,
-              params: dict | None = None, on_cmd=None, context=None) -> dict:
+def run_graph(source: str | None = None, duration_s: float | None = None,
+              params: dict | None = None, on_cmd=None, context=None,
+              graph: str = "perception", report=None) -> dict:
+    """Run the graph; ``on_cmd(command)`` sees every new controller command and
+    ``report(inference, controller, source)`` is called once a second."""
     from .controller import ControllerNode
+    from .description import load_graph, node_parameters
     from .event_source import EventSourceNode
     from .inference import InferenceNode
 
-    params = params or {}
+    nodes_desc = load_graph(graph)
+    params = node_parameters(nodes_desc, params)
+    if source is not None:
+        params["event_source"]["source"] = source
     own = context is None
     if own:
         rclpy.init()
     kw = {"context": context} if context is not None else {}
-    src_p = {"source": source, **params.get("event_source", {})}
-    nodes = [InferenceNode(parameter_overrides=_params(params.get("snn4_inference", {})), **kw),
+
+    def remaps(name):
+        pairs = (nodes_desc.get(name) or {}).get("remappings") or {}
+        args = [a for k, v in pairs.items() for a in ("-r", f"{k}:={v}")]
+        return {"cli_args": ["--ros-args", *args]} if args else {}
+
+    src_p = params.get("event_source", {})
+    nodes = [InferenceNode(parameter_overrides=_params(params.get("snn4_inference", {})),
+                           **remaps("snn4_inference"), **kw),
              ControllerNode(parameter_overrides=_params(params.get("gesture_controller", {})),
-                            **kw),
-             EventSourceNode(parameter_overrides=_params(src_p), **kw)]
+                            **remaps("gesture_controller"), **kw),
+             EventSourceNode(parameter_overrides=_params(src_p), **remaps("event_source"), **kw)]
     # One executor thread: rclpy's MultiThreadedExecutor thrashed the GIL here (the source
     # fell to 1/12 of real time); each callback is short and the source has its own thread.
     ex = SingleThreadedExecutor(**kw)
@@ -53,9 +67,13 @@ def run_graph(source: str = "synthetic", duration_s: float | None = None,
     spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
     last = None
+    t_report = time.monotonic()
     try:
         while t_end is None or time.monotonic() < t_end:
             time.sleep(0.02)
+            if report is not None and time.monotonic() - t_report >= 1.0:
+                t_report = time.monotonic()
+                report(inf, ctrl, src)
             if on_cmd is not None and ctrl.last is not None and ctrl.last is not last:
                 last = ctrl.last
                 on_cmd(last)
@@ -78,3 +96,22 @@ def run_graph(source: str = "synthetic", duration_s: float | None = None,
         if own:
             rclpy.shutdown()
     return summary
+
+
+def spin_node(node_cls, args=None) -> None:
+    """Entry point body of one node as its own process (``ros2 run snn4_ros NAME``)."""
+    rclpy.init(args=args)
+    node = node_cls()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if hasattr(node, "stop_robot"):
+            try:
+                node.stop_robot()            # zero on the way out
+            except Exception:
+                pass
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

@@ -17,6 +17,7 @@ import torch
 from rclpy.node import Node
 
 from ..events import FrameStream, Packet, PacketDecoder
+from ..events.frames import rescale_events
 from ..models import checkpoint
 from ..models.data import frame_config
 from ..models.hybridnet import StreamingRunner
@@ -53,7 +54,12 @@ class InferenceNode(Node):
         self.pub_det = self.create_publisher(Detection2DArray, TRACKS_TOPIC, RESULT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.bins = 0
+        self.last: tuple | None = None          # (class, confidence, target position)
         self.geometry_errors = 0
+        self.time_jumps = 0
+        self.stream_geometry: tuple[int, int] | None = None
+        self.rescale = declare(self, "rescale", True, "map other sensor sizes onto the model's "
+                               "(centred crop to its aspect ratio, then scaling)")
         self.lat_ms: list[float] = []
         self.last_packet_wall: float | None = None
         self.create_timer(1.0, self._diagnostics)
@@ -63,16 +69,26 @@ class InferenceNode(Node):
         self.last_packet_wall = time.monotonic()
         pkt = Packet.from_msg(msg)
         sw, sh = self.net.cfg.sensor_width, self.net.cfg.sensor_height
-        if (pkt.width, pkt.height) != (sw, sh):
-            self.geometry_errors += 1
-            if self.geometry_errors == 1:
-                self.get_logger().error(f"packets are {pkt.width}x{pkt.height}, the model "
-                                        f"expects {sw}x{sh}; dropping them")
+        geom = (pkt.width, pkt.height)
+        if self.stream_geometry is None and geom != (sw, sh) and not self.rescale:
+            self._geometry_error(f"packets are {geom[0]}x{geom[1]}, the model expects {sw}x{sh}"
+                                 " and rescale is off")
+            return
+        if self.stream_geometry is None:
+            self.stream_geometry = geom
+        elif geom != self.stream_geometry:
+            self._geometry_error(f"packet seq={pkt.seq} is {geom[0]}x{geom[1]}, the stream "
+                                 f"started as {self.stream_geometry[0]}x{self.stream_geometry[1]}")
             return
         ea = self.decoder.decode(pkt, where=f"seq={pkt.seq}")
+        ev = rescale_events(ea.events, geom, (sw, sh))
         if self.frames is None:
             self.frames = FrameStream(self.cfg, sw, sh)
-        frames, _ = self.frames.push(ea.events)
+        if len(ev) and self.frames.t0_ns is not None and int(ev["t"][0]) < self.frames.t0_ns:
+            self.time_jumps += 1                 # time went back: restart the windowing
+            self.frames = FrameStream(self.cfg, sw, sh)
+            self.runner.reset()
+        frames, _ = self.frames.push(ev)
         for f in frames:
             out = self.runner.step(torch.from_numpy(f[None]).to(self.device))
             self.bins += 1
@@ -80,11 +96,19 @@ class InferenceNode(Node):
         if len(frames):
             self.lat_ms.append((time.perf_counter() - t0) * 1e3)
 
+    def _geometry_error(self, text: str) -> None:
+        self.geometry_errors += 1
+        if self.geometry_errors == 1 or self.geometry_errors % 1000 == 0:
+            self.get_logger().error(f"{text}; dropped ({self.geometry_errors} so far)")
+
     def _publish(self, out, header) -> None:
         from vision_msgs.msg import (Classification, Detection2D, Detection2DArray,
                                      ObjectHypothesis, ObjectHypothesisWithPose)
 
         probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
+        top = int(probs.argmax())
+        self.last = (self.net.cfg.classes[top], float(probs[top]),
+                     None if out.position is None else tuple(float(v) for v in out.position[0]))
         cls = Classification()
         cls.header = header
         order = np.argsort(-probs)
@@ -115,7 +139,8 @@ class InferenceNode(Node):
 
         st = self.decoder.stats
         stale = self.last_packet_wall is None or time.monotonic() - self.last_packet_wall > 1.0
-        bad = st.skipped_packets + st.out_of_range + st.truncated_bytes + self.geometry_errors
+        bad = st.skipped_packets + st.out_of_range + st.truncated_bytes + self.geometry_errors \
+            + st.time_regressions + self.time_jumps
         level = S.STALE if stale else (S.WARN if bad or st.seq_gaps else S.OK)
         msg = "no event packets" if stale else ("bad input counted" if bad else "running")
         lat = np.percentile(self.lat_ms, [50, 99]) if self.lat_ms else (float("nan"),) * 2
@@ -125,5 +150,12 @@ class InferenceNode(Node):
             {"model": self.card["preset"], "backend": f"{self.backend}:{self.device}",
              "bins": self.bins, "events": st.events, "packets": st.packets,
              "seq_gaps": st.seq_gaps, "skipped_packets": st.skipped_packets,
-             "geometry_errors": self.geometry_errors, "last_error": st.last_error,
+             "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
+             "time_regressions": st.time_regressions, "last_error": st.last_error,
              "latency_p50_ms": f"{lat[0]:.2f}", "latency_p99_ms": f"{lat[1]:.2f}"})])
+
+
+def main(args=None) -> None:
+    from .graph import spin_node
+
+    spin_node(InferenceNode, args)

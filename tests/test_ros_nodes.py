@@ -1,0 +1,150 @@
+"""Nodes with real rclpy and DDS: the real evt3 bag into inference, bad packets, safety."""
+
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+from snn4_ros.events import Packet, PacketEncoder, make_events
+from snn4_ros.events.bags import iter_bag
+from snn4_ros.nodes.common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, packet_to_msg
+
+
+@pytest.fixture
+def ros():
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx)
+    ex = SingleThreadedExecutor(context=ctx)
+    yield ctx, ex
+    ex.shutdown()
+    rclpy.shutdown(context=ctx)
+
+
+def spin_until(ex, cond, timeout=20.0):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end and not cond():
+        ex.spin_once(timeout_sec=0.02)
+    return cond()
+
+
+def _publisher(ctx, ex):
+    from event_camera_msgs.msg import EventPacket
+    from vision_msgs.msg import Classification
+
+    node = rclpy.create_node("test_io", context=ctx)
+    pub = node.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
+    got = []
+    node.create_subscription(Classification, GESTURE_TOPIC, got.append, 100)
+    ex.add_node(node)
+    return node, pub, got
+
+
+def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
+    from snn4_ros.nodes.inference import InferenceNode
+
+    ctx, ex = ros
+    inf = InferenceNode(context=ctx)
+    ex.add_node(inf)
+    node, pub, got = _publisher(ctx, ex)
+    spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
+    packets = [m.packet for m in iter_bag(shared_data / "rosbag2/evt3_trigger")]
+    for p in packets:
+        pub.publish(packet_to_msg(p))
+        ex.spin_once(timeout_sec=0.001)
+    assert spin_until(ex, lambda: inf.decoder.stats.packets == len(packets) and len(got) >= 15)
+    assert inf.decoder.stats.events == 82_469 and inf.stream_geometry == (1280, 720)
+    msg = got[-1]
+    assert len(msg.results) == 11 and abs(sum(r.score for r in msg.results) - 1) < 1e-3
+    assert msg.header.stamp.sec > 0                # stamped from the packets' headers
+
+
+def test_bad_packets_are_counted_and_the_node_keeps_running(ros):
+    from snn4_ros.nodes.inference import InferenceNode
+
+    ctx, ex = ros
+    inf = InferenceNode(context=ctx)
+    ex.add_node(inf)
+    node, pub, got = _publisher(ctx, ex)
+    spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
+    enc = PacketEncoder("mono", 128, 128)
+    rng = np.random.default_rng(0)
+
+    def events(t0_ms, n=300):
+        t = np.sort(rng.integers(0, 20_000, n)) * 1000 + t0_ms * 1_000_000
+        return make_events(t, rng.integers(0, 128, n), rng.integers(0, 128, n),
+                           rng.integers(0, 2, n))
+    good = [enc.encode(events(20 * k)) for k in range(10)]
+    bad_enc = Packet("evt9", 128, 128, b"\0" * 16, seq=100)
+    trunc = enc.encode(events(300))
+    trunc.events = trunc.events[:-3]
+    wrong_geom = PacketEncoder("mono", 64, 64).encode(
+        make_events([1], [1], [1], [1]))
+    back_in_time = enc.encode(events(0))
+    for p in good[:5] + [bad_enc, trunc, wrong_geom, back_in_time] + good[5:]:
+        pub.publish(packet_to_msg(p))
+        ex.spin_once(timeout_sec=0.001)
+    st = inf.decoder.stats
+    assert spin_until(ex, lambda: st.packets + st.skipped_packets + inf.geometry_errors >= 14)
+    assert st.skipped_packets == 1                     # the unknown encoding
+    assert st.truncated_bytes == 5                     # 3 bytes short of a mono word
+    assert inf.geometry_errors == 1
+    assert inf.time_jumps + st.time_regressions >= 1
+    assert spin_until(ex, lambda: len(got) > 0)        # still classifying
+
+
+def test_controller_estop_and_deadman_over_ros(ros):
+    from geometry_msgs.msg import Twist
+    from rclpy.parameter import Parameter
+    from std_srvs.srv import SetBool
+    from vision_msgs.msg import Classification, ObjectHypothesis
+
+    from snn4_ros.nodes.controller import ControllerNode
+
+    ctx, ex = ros
+    ctrl = ControllerNode(context=ctx, parameter_overrides=[
+        Parameter("deadman_s", value=0.3), Parameter("rate_hz", value=50.0)])
+    ex.add_node(ctrl)
+    node = rclpy.create_node("test_ctl", context=ctx)
+    pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
+    cmds = []
+    node.create_subscription(Twist, "cmd_vel", lambda m: cmds.append((m.linear.x, m.angular.z)),
+                             100)
+    cli = node.create_client(SetBool, "/gesture_controller/estop")
+    ex.add_node(node)
+
+    def decide(cls="arm_roll", score=0.99):
+        m = Classification()
+        m.results = [ObjectHypothesis(class_id=cls, score=score)]
+        pub.publish(m)
+
+    def drive(seconds, **kw):
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            decide(**kw)
+            spin_until(ex, lambda: False, 0.04)
+
+    spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
+    drive(1.0)
+    assert cmds[-1][0] > 0.1                             # confident, debounced: moving
+    spin_until(ex, lambda: False, 0.45)                  # perception stops: deadman
+    assert cmds[-1] == (0.0, 0.0)
+    drive(0.5, score=0.3)                                # low confidence: no motion
+    assert all(c == (0.0, 0.0) for c in cmds[-10:])
+    drive(0.2, score=float("nan"))                       # NaN scores: zero
+    assert cmds[-1] == (0.0, 0.0) and ctrl.ctrl.fault
+    assert cli.wait_for_service(timeout_sec=5)
+    fut = cli.call_async(SetBool.Request(data=True))
+    spin_until(ex, fut.done, 5)
+    drive(0.6)                                           # e-stop latched despite decisions
+    assert all(c == (0.0, 0.0) for c in cmds[-10:]) and fut.result().success
+    fut = cli.call_async(SetBool.Request(data=False))
+    spin_until(ex, fut.done, 5)
+    drive(1.0)
+    assert cmds[-1][0] > 0.1
+    ex.remove_node(ctrl)                                 # shutting down: timers stop,
+    ctrl.stop_robot()                                    # then a final zero goes out
+    spin_until(ex, lambda: False, 0.2)
+    assert cmds[-1] == (0.0, 0.0)
+    ctrl.destroy_node()
