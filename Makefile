@@ -10,7 +10,7 @@ QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory'
 
 .PHONY: venv demo test bench bench-env models clean help
 help:
-	@echo "make demo   - run the perception pipeline on the synthetic DVS source"
+	@echo "make demo   - the ROS 2 perception graph on the synthetic DVS (snn4 up)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - run the benchmarks in bench/ (installs the peer frameworks)"
 	@echo "make models - retrain the shipped models in models/ (~15 min on 2 cores)"
@@ -26,7 +26,7 @@ venv: $(STAMP)
 	@tools/build_interfaces.sh $(VENV)
 
 demo: venv
-	$(BIN)/snn4 demo
+	$(BIN)/snn4 up
 
 test: venv
 	$(BIN)/python -m pytest -q tests

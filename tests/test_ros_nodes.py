@@ -148,3 +148,28 @@ def test_controller_estop_and_deadman_over_ros(ros):
     spin_until(ex, lambda: False, 0.2)
     assert cmds[-1] == (0.0, 0.0)
     ctrl.destroy_node()
+
+
+def test_cross_process_source_to_inference(ros):
+    """event_source as its own process (its console script), inference here: real DDS."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from snn4_ros.nodes.inference import InferenceNode
+
+    ctx, ex = ros
+    inf = InferenceNode(context=ctx)
+    ex.add_node(inf)
+    exe = Path(sys.executable).parent / "event_source"
+    proc = subprocess.Popen([str(exe), "--ros-args", "-p", "source:=synthetic:3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert spin_until(ex, lambda: inf.bins >= 25, 40), proc.poll()
+        assert inf.decoder.stats.seq_gaps <= inf.decoder.stats.packets // 20
+        assert inf.last is not None and inf.last[1] > 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
