@@ -44,8 +44,11 @@ def _publisher(ctx, ex):
 def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
     from snn4_ros.nodes.inference import InferenceNode
 
+    from rclpy.parameter import Parameter
+
     ctx, ex = ros
-    inf = InferenceNode(context=ctx)
+    # the whole bag arrives as one burst: a queue that holds it (the default drops oldest)
+    inf = InferenceNode(context=ctx, parameter_overrides=[Parameter("queue_size", value=1000)])
     ex.add_node(inf)
     node, pub, got = _publisher(ctx, ex)
     spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
@@ -55,6 +58,7 @@ def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
         ex.spin_once(timeout_sec=0.001)
     assert spin_until(ex, lambda: inf.decoder.stats.packets == len(packets) and len(got) >= 15)
     assert inf.decoder.stats.events == 82_469 and inf.stream_geometry == (1280, 720)
+    assert inf.dropped == 0
     msg = got[-1]
     assert len(msg.results) == 11 and abs(sum(r.score for r in msg.results) - 1) < 1e-3
     assert msg.header.stamp.sec > 0                # stamped from the packets' headers
@@ -173,3 +177,25 @@ def test_cross_process_source_to_inference(ros):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_burst_beyond_the_queue_drops_oldest_and_counts(ros):
+    from rclpy.parameter import Parameter
+
+    from snn4_ros.nodes.inference import InferenceNode
+
+    ctx, ex = ros
+    inf = InferenceNode(context=ctx, parameter_overrides=[Parameter("queue_size", value=4)])
+    ex.add_node(inf)
+    node, pub, got = _publisher(ctx, ex)
+    spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
+    enc = PacketEncoder("mono", 128, 128)
+    rng = np.random.default_rng(1)
+    with inf._cv:                          # hold the worker: the burst meets a full queue
+        for k in range(40):
+            t = np.sort(rng.integers(0, 2000, 2000)) * 1000 + k * 2_000_000
+            ev = make_events(t, rng.integers(0, 128, 2000), rng.integers(0, 128, 2000),
+                             rng.integers(0, 2, 2000))
+            pub.publish(packet_to_msg(enc.encode(ev)))
+        spin_until(ex, lambda: inf.dropped + len(inf._queue) >= 40, 10)
+    assert inf.dropped >= 36 and len(inf._queue) <= 4

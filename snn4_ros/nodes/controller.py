@@ -39,8 +39,12 @@ class ControllerNode(Node):
                                            "consecutive agreeing decisions", 1, 100))
         self.ctrl = GestureController(ControllerConfig.from_dict(cfg))
         rate = declare(self, "rate_hz", 50.0, "command rate", 1.0, 1000.0)
-        self.pub = self.create_publisher(Twist, declare(self, "cmd_vel_topic", "cmd_vel",
-                                                        "output topic"), 10)
+        self.stamped = declare(self, "stamped", False, "publish geometry_msgs/TwistStamped, "
+                               "stamped with the events' time (latency tracing)")
+        from geometry_msgs.msg import TwistStamped
+        self.pub = self.create_publisher(TwistStamped if self.stamped else Twist, declare(
+            self, "cmd_vel_topic", "cmd_vel", "output topic"), 10)
+        self.last_stamp = None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
         self.create_subscription(Detection2DArray, TRACKS_TOPIC, self._on_det, RESULT_QOS)
@@ -60,6 +64,8 @@ class ControllerNode(Node):
         top = max(msg.results, key=lambda r: r.score)
         self.ctrl.on_decision(self._now(), top.class_id, float(top.score),
                               [float(r.score) for r in msg.results])
+        self.last_stamp = msg.header.stamp
+        self._tick()                     # act on a new decision at once, not at the next tick
 
     def _on_det(self, msg) -> None:
         for d in msg.detections:
@@ -76,12 +82,8 @@ class ControllerNode(Node):
         return resp
 
     def _tick(self) -> None:
-        from geometry_msgs.msg import Twist
-
         cmd = self.ctrl.command(self._now())
-        tw = Twist()
-        tw.linear.x, tw.angular.z = float(cmd.linear), float(cmd.angular)
-        self.pub.publish(tw)
+        self._send(cmd.linear, cmd.angular)
         self.nonzero += not cmd.is_zero
         self.last = cmd
 
@@ -97,11 +99,22 @@ class ControllerNode(Node):
              "linear": c.linear if c else 0.0, "angular": c.angular if c else 0.0,
              "nonzero_commands": self.nonzero})])
 
+    def _send(self, linear: float, angular: float) -> None:
+        from geometry_msgs.msg import Twist, TwistStamped
+
+        tw = Twist()
+        tw.linear.x, tw.angular.z = float(linear), float(angular)
+        if self.stamped:
+            out = TwistStamped(twist=tw)
+            out.header.frame_id = "base_link"
+            out.header.stamp = self.last_stamp or self.get_clock().now().to_msg()
+            self.pub.publish(out)
+        else:
+            self.pub.publish(tw)
+
     def stop_robot(self) -> None:
         """Publish a zero command (shutdown)."""
-        from geometry_msgs.msg import Twist
-
-        self.pub.publish(Twist())
+        self._send(0.0, 0.0)
 
 
 def main(args=None) -> None:

@@ -10,7 +10,9 @@ last packet used.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 
 import numpy as np
 import torch
@@ -62,11 +64,50 @@ class InferenceNode(Node):
                                "(centred crop to its aspect ratio, then scaling)")
         self.lat_ms: list[float] = []
         self.last_packet_wall: float | None = None
+        self.queue_size = declare(self, "queue_size", 64, "packets buffered before the oldest "
+                                  "is dropped", 1, 100000)
+        self._queue: deque = deque(maxlen=self.queue_size)
+        self._cv = threading.Condition()
+        self._stop = False
+        self.dropped = self.errors = 0
+        self.last_exception = ""
         self.create_timer(1.0, self._diagnostics)
+        self._worker = threading.Thread(target=self._work, daemon=True)
+        self._worker.start()
+
+    def destroy_node(self):
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        self._worker.join(timeout=2.0)
+        return super().destroy_node()
 
     def _on_packet(self, msg) -> None:
-        t0 = time.perf_counter()
+        """DDS callback: enqueue only. The queue is bounded and drops the oldest packet when
+        full (counted), so a burst can never grow memory or latency without limit."""
         self.last_packet_wall = time.monotonic()
+        with self._cv:
+            if len(self._queue) == self._queue.maxlen:
+                self.dropped += 1
+            self._queue.append((time.perf_counter(), msg))
+            self._cv.notify()
+
+    def _work(self) -> None:
+        while not self._stop:
+            with self._cv:
+                while not self._queue and not self._stop:
+                    self._cv.wait(0.1)
+                if self._stop:
+                    return
+                t_in, msg = self._queue.popleft()
+            try:
+                self._process(msg, t_in)
+            except Exception as exc:     # keep running; the error shows in diagnostics
+                self.errors += 1
+                self.last_exception = f"{type(exc).__name__}: {exc}"
+                self.get_logger().error(f"packet processing failed: {self.last_exception}")
+
+    def _process(self, msg, t0: float) -> None:
         pkt = Packet.from_msg(msg)
         sw, sh = self.net.cfg.sensor_width, self.net.cfg.sensor_height
         geom = (pkt.width, pkt.height)
@@ -140,8 +181,9 @@ class InferenceNode(Node):
         st = self.decoder.stats
         stale = self.last_packet_wall is None or time.monotonic() - self.last_packet_wall > 1.0
         bad = st.skipped_packets + st.out_of_range + st.truncated_bytes + self.geometry_errors \
-            + st.time_regressions + self.time_jumps
-        level = S.STALE if stale else (S.WARN if bad or st.seq_gaps else S.OK)
+            + st.time_regressions + self.time_jumps + self.dropped + self.errors
+        level = S.STALE if stale else (S.ERROR if self.errors else
+                                       S.WARN if bad or st.seq_gaps else S.OK)
         msg = "no event packets" if stale else ("bad input counted" if bad else "running")
         lat = np.percentile(self.lat_ms, [50, 99]) if self.lat_ms else (float("nan"),) * 2
         self.lat_ms = self.lat_ms[-1000:]
@@ -151,6 +193,8 @@ class InferenceNode(Node):
              "bins": self.bins, "events": st.events, "packets": st.packets,
              "seq_gaps": st.seq_gaps, "skipped_packets": st.skipped_packets,
              "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
+             "dropped_packets": self.dropped, "queue": len(self._queue),
+             "processing_errors": self.errors,
              "time_regressions": st.time_regressions, "last_error": st.last_error,
              "latency_p50_ms": f"{lat[0]:.2f}", "latency_p99_ms": f"{lat[1]:.2f}"})])
 
