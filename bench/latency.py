@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def _packets(rate_ev_s: float, seconds: float, seed: int = 0):
-    """Pre-encoded evt3 packets of 2 ms each (encoding is not part of the measured path)."""
+    """Pre-encoded evt3 packets of 2 ms each (encoding is not part of the measured path), one
+    continuous sensor stream: the first 0.3 s are the warm-up."""
     from snn4_ros.events import PacketEncoder, make_events
     from snn4_ros.nodes.common import packet_to_msg
 
@@ -40,7 +41,7 @@ def _packets(rate_ev_s: float, seconds: float, seed: int = 0):
     n = int(rate_ev_s * 0.002)
     enc = PacketEncoder("evt3", 128, 128, "event_camera")
     msgs = []
-    for k in range(int(seconds / 0.002)):
+    for k in range(int((seconds + 0.3) / 0.002)):
         t = np.sort(rng.integers(0, 2000, n)) * 1000 + k * 2_000_000
         ev = make_events(t, rng.integers(0, 128, n), rng.integers(0, 128, n),
                          rng.integers(0, 2, n))
@@ -69,6 +70,7 @@ def run(rate: float, seconds: float, cross: bool) -> dict:
     from snn4_ros.nodes.common import EVENTS_PUB_QOS, EVENTS_TOPIC
 
     msgs = _packets(rate, seconds)
+    warm, msgs = msgs[:150], msgs[150:]
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx)
     ex = SingleThreadedExecutor(context=ctx)
@@ -110,7 +112,7 @@ def run(rate: float, seconds: float, cross: bool) -> dict:
             raise RuntimeError("the graph did not come up")
         time.sleep(0.1)
     # warm-up (model, compiled decoders, first bins), then a clean slate
-    _drive(node, pub, _packets(rate, 0.3, seed=1), set())
+    _drive(node, pub, warm, set())
     time.sleep(1.5)
     lat.clear()
     if inf is not None:

@@ -49,6 +49,7 @@ class InferenceNode(Node):
         self.decoder = PacketDecoder(strict=False)
         self.frames: FrameStream | None = None
         self.cfg = frame_config(self.net.cfg)
+        self.max_gap_ns = self.net.cfg.window * self.net.cfg.bin_us * 1000
         self.sub = self.create_subscription(EventPacket, declare(
             self, "events_topic", EVENTS_TOPIC, "input EventPacket topic"), self._on_packet,
             EVENTS_SUB_QOS)
@@ -125,8 +126,12 @@ class InferenceNode(Node):
         ev = rescale_events(ea.events, geom, (sw, sh))
         if self.frames is None:
             self.frames = FrameStream(self.cfg, sw, sh)
-        if len(ev) and self.frames.t0_ns is not None and int(ev["t"][0]) < self.frames.t0_ns:
-            self.time_jumps += 1                 # time went back: restart the windowing
+        if len(ev) and self.frames.t0_ns is not None and (
+                int(ev["t"][0]) < self.frames.t0_ns
+                or int(ev["t"][0]) - self.frames.t0_ns > self.max_gap_ns):
+            # time went back, or leapt ahead by more than a window (a camera restart, a
+            # roll-over): restart instead of stepping through hundreds of empty bins
+            self.time_jumps += 1
             self.frames = FrameStream(self.cfg, sw, sh)
             self.runner.reset()
         frames, _ = self.frames.push(ev)
