@@ -18,6 +18,9 @@ def ros():
     rclpy.init(context=ctx)
     ex = SingleThreadedExecutor(context=ctx)
     yield ctx, ex
+    for n in list(ex.get_nodes()):
+        ex.remove_node(n)
+        n.destroy_node()               # the inference node also stops its worker thread
     ex.shutdown()
     rclpy.shutdown(context=ctx)
 
@@ -199,3 +202,28 @@ def test_burst_beyond_the_queue_drops_oldest_and_counts(ros):
             pub.publish(packet_to_msg(enc.encode(ev)))
         spin_until(ex, lambda: inf.dropped + len(inf._queue) >= 40, 10)
     assert inf.dropped >= 36 and len(inf._queue) <= 4
+
+
+def test_debug_images_only_for_subscribers(ros):
+    from sensor_msgs.msg import Image
+
+    from snn4_ros.nodes.inference import InferenceNode
+
+    ctx, ex = ros
+    inf = InferenceNode(context=ctx)
+    ex.add_node(inf)
+    node, pub, got = _publisher(ctx, ex)
+    images = []
+    node.create_subscription(Image, "/snn4/debug/attention", images.append, 10)
+    spin_until(ex, lambda: pub.get_subscription_count() > 0
+               and inf.pub_attn.get_subscription_count() > 0, 5)
+    assert inf.pub_frame.get_subscription_count() == 0      # nobody watches the frames
+    enc = PacketEncoder("mono", 128, 128)
+    rng = np.random.default_rng(2)
+    for k in range(30):
+        t = np.sort(rng.integers(0, 10_000, 500)) * 1000 + k * 10_000_000
+        pub.publish(packet_to_msg(enc.encode(make_events(
+            t, rng.integers(0, 128, 500), rng.integers(0, 128, 500), rng.integers(0, 2, 500)))))
+        ex.spin_once(timeout_sec=0.001)
+    assert spin_until(ex, lambda: len(images) >= 3)
+    assert images[0].encoding == "mono8" and images[0].width == 8 and images[0].height == 8

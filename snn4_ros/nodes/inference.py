@@ -56,6 +56,10 @@ class InferenceNode(Node):
         self.pub_cls = self.create_publisher(Classification, GESTURE_TOPIC, RESULT_QOS)
         self.pub_det = self.create_publisher(Detection2DArray, TRACKS_TOPIC, RESULT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        from sensor_msgs.msg import Image
+        # debug outputs: only computed while someone subscribes
+        self.pub_frame = self.create_publisher(Image, "/snn4/debug/event_frame", 2)
+        self.pub_attn = self.create_publisher(Image, "/snn4/debug/attention", 2)
         self.bins = 0
         self.last: tuple | None = None          # (class, confidence, target position)
         self.geometry_errors = 0
@@ -139,8 +143,17 @@ class InferenceNode(Node):
             out = self.runner.step(torch.from_numpy(f[None]).to(self.device))
             self.bins += 1
             self._publish(out, msg.header)
+            self._debug_images(f, out, msg.header)
         if len(frames):
             self.lat_ms.append((time.perf_counter() - t0) * 1e3)
+
+    def _debug_images(self, frame: np.ndarray, out, header) -> None:
+        if self.pub_frame.get_subscription_count():
+            img = np.clip(128 + 32 * (frame[1] - frame[0]), 0, 255).astype(np.uint8)
+            self.pub_frame.publish(_mono8(img, header))
+        if self.pub_attn.get_subscription_count():
+            a = out.attention[0].float().cpu().numpy()
+            self.pub_attn.publish(_mono8((255 * np.clip(a, 0, 1)).astype(np.uint8), header))
 
     def _geometry_error(self, text: str) -> None:
         self.geometry_errors += 1
@@ -208,3 +221,18 @@ def main(args=None) -> None:
     from .graph import spin_node
 
     spin_node(InferenceNode, args)
+
+
+def _mono8(img: np.ndarray, header):
+    """A sensor_msgs/Image (mono8) of a 2-D uint8 array (fast byte copy)."""
+    import array
+
+    from sensor_msgs.msg import Image
+
+    m = Image()
+    m.header = header
+    m.height, m.width = int(img.shape[0]), int(img.shape[1])
+    m.encoding = "mono8"
+    m.step = m.width
+    m.data = array.array("B", np.ascontiguousarray(img).tobytes())
+    return m
