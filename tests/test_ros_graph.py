@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+from snn4_ros.control.controller import DEFAULT_ACTIONS
 from snn4_ros.nodes.graph import run_graph
 
 
@@ -9,9 +10,24 @@ def test_synthetic_graph_publishes_commands_for_gestures():
     cmds = []
     s = run_graph("synthetic:1", duration_s=8,
                   params={"gesture_controller": {"rate_hz": 50.0}},
-                  on_cmd=lambda c: cmds.append((c.state, c.action)))
+                  on_cmd=lambda c: cmds.append(c))
     assert s["source_error"] is None
     assert s["packets"] >= 0.9 * s["published"] > 0          # real DDS delivery
     assert s["bins"] > 60                                     # ~25 bins/s of 40 ms
-    states = Counter(state for state, _ in cmds)
+    states = Counter(c.state for c in cmds)
     assert states["acting"] + states["following"] > 0 and s["nonzero_commands"] > 0
+    for c in cmds:
+        assert abs(c.linear) <= 0.3 + 1e-9 and abs(c.angular) <= 1.0 + 1e-9
+    # sensible: at the end of each sustained action the command is the action's (after a
+    # switch the output ramps within the acceleration limits, so only settled ends count)
+    segments, cur = [], []
+    for c in cmds:
+        if cur and (c.state, c.action) != (cur[-1].state, cur[-1].action):
+            segments.append(cur)
+            cur = []
+        cur.append(c)
+    segments.append(cur)
+    settled = [seg for seg in segments if seg[0].state == "acting" and len(seg) >= 75]
+    for seg in settled:
+        want, last = DEFAULT_ACTIONS[seg[-1].action], seg[-1]
+        assert abs(last.linear - want.linear) < 1e-6 and abs(last.angular - want.angular) < 1e-6

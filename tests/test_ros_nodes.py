@@ -227,3 +227,37 @@ def test_debug_images_only_for_subscribers(ros):
         ex.spin_once(timeout_sec=0.001)
     assert spin_until(ex, lambda: len(images) >= 3)
     assert images[0].encoding == "mono8" and images[0].width == 8 and images[0].height == 8
+
+
+def test_diagnostics_report_faults_and_staleness(ros):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from vision_msgs.msg import Classification, ObjectHypothesis
+
+    from snn4_ros.nodes.controller import ControllerNode
+    from snn4_ros.nodes.inference import InferenceNode
+
+    ctx, ex = ros
+    ctrl = ControllerNode(context=ctx)
+    inf = InferenceNode(context=ctx)
+    ex.add_node(ctrl)
+    ex.add_node(inf)
+    node = rclpy.create_node("test_diag", context=ctx)
+    pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
+    seen = {}
+
+    def on_diag(arr):
+        for st in arr.status:
+            seen[st.name] = (st.level, st.message, {kv.key: kv.value for kv in st.values})
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 50)
+    ex.add_node(node)
+    spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
+    m = Classification()
+    m.results = [ObjectHypothesis(class_id="arm_roll", score=float("nan"))]
+    pub.publish(m)
+    key_c = "gesture_controller: controller"
+    key_i = "snn4_inference: inference"
+    assert spin_until(ex, lambda: key_c in seen and seen[key_c][0] == DiagnosticStatus.ERROR
+                      and key_i in seen, 5)
+    assert "invalid scores" in seen[key_c][1]
+    assert seen[key_i][0] == DiagnosticStatus.STALE            # no event packets yet
+    assert seen[key_i][2]["model"] == "hybridnet-s" and "latency_p99_ms" in seen[key_i][2]
