@@ -86,7 +86,8 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         ctrl.stop_robot()
         ex.shutdown(timeout_sec=1.0)
         spinner.join(timeout=2.0)
-        summary = {"published": src.packets, "bins": inf.bins, "events": inf.decoder.stats.events,
+        summary = {"published": src.packets, "dropped": inf.dropped, "bins": inf.bins,
+                   "events": inf.decoder.stats.events,
                    "packets": inf.decoder.stats.packets, "nonzero_commands": ctrl.nonzero,
                    "source_error": src.error}
         for n in nodes:

@@ -46,6 +46,7 @@ class InferenceNode(Node):
         net, self.card = checkpoint.load(find_model(self.model_name))
         self.net = net.to(self.device)
         self.runner = StreamingRunner(self.net)
+        self._warm_up()
         self.decoder = PacketDecoder(strict=False)
         self.frames: FrameStream | None = None
         self.cfg = frame_config(self.net.cfg)
@@ -69,7 +70,7 @@ class InferenceNode(Node):
                                "(centred crop to its aspect ratio, then scaling)")
         self.lat_ms: list[float] = []
         self.last_packet_wall: float | None = None
-        self.queue_size = declare(self, "queue_size", 64, "packets buffered before the oldest "
+        self.queue_size = declare(self, "queue_size", 256, "packets buffered before the oldest "
                                   "is dropped", 1, 100000)
         self._queue: deque = deque(maxlen=self.queue_size)
         self._cv = threading.Condition()
@@ -86,6 +87,19 @@ class InferenceNode(Node):
             self._cv.notify_all()
         self._worker.join(timeout=2.0)
         return super().destroy_node()
+
+    def _warm_up(self) -> None:
+        """First calls load compiled decoders and allocate model buffers (~0.5 s): do them
+        now, before packets arrive, instead of stalling the first second of the stream."""
+        from ..events import PacketEncoder, make_events
+
+        ev = make_events([0, 1000], [1, 2], [1, 2], [0, 1])
+        for enc in ("evt3", "libcaer_cmp"):
+            PacketDecoder(strict=False).decode(PacketEncoder(enc, 8, 8).encode(ev))
+        cfg = self.net.cfg
+        self.runner.step(torch.zeros(1, cfg.in_channels, cfg.input_height, cfg.input_width,
+                                     device=self.device))
+        self.runner.reset()
 
     def _on_packet(self, msg) -> None:
         """DDS callback: enqueue only. The queue is bounded and drops the oldest packet when
