@@ -13,7 +13,7 @@ help:
 	@echo "make demo   - the ROS 2 perception graph on the synthetic DVS (snn4 up)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - run the benchmarks in bench/ (installs the peer frameworks)"
-	@echo "make models - retrain the shipped models in models/ (~15 min on 2 cores)"
+	@echo "make models - retrain the shipped models in models/ (~25 min on 2 cores)"
 
 $(STAMP): requirements.txt constraints.txt setup.py setup.cfg
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

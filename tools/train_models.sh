@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped models in models/ (CPU, 2 cores: about 15 minutes in all).
+# Reproduces the shipped models in models/ (CPU, 2 cores: about 25 minutes in all).
 #   tools/train_models.sh [nmnist|gesture|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."

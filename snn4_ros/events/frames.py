@@ -162,15 +162,13 @@ class FrameStream:
         """Close every bin that ends at or before ``until_ns`` (for quiet scenes)."""
         if self.t0_ns is None:
             return self._empty()
-        return self._emit(until_ns, inclusive=True)
+        return self._emit(until_ns)
 
     def _empty(self):
         return np.empty((0, 2, self.out_h, self.out_w), np.float32), []
 
-    def _emit(self, t_ns: int, inclusive: bool = False):
-        n_closed = (t_ns - self.t0_ns) // self.bin_ns
-        if inclusive and (t_ns - self.t0_ns) % self.bin_ns == 0:
-            pass  # a bin ending exactly at t_ns is closed by the division already
+    def _emit(self, t_ns: int):
+        n_closed = (t_ns - self.t0_ns) // self.bin_ns     # bins ending at or before t_ns
         if n_closed <= 0:
             return self._empty()
         ev = np.concatenate(self._pending) if len(self._pending) > 1 else \

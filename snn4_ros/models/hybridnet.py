@@ -207,8 +207,8 @@ class HybridNet(nn.Module):
             heat = self.heat(h)[:, 0]                               # [B, h, w]
             B, fh, fw = heat.shape
             p = torch.softmax(heat.reshape(B, -1), -1).reshape(B, fh, fw)
-            ys = (torch.arange(fh, dtype=h.dtype) + 0.5) * (self.cfg.sensor_height / fh)
-            xs = (torch.arange(fw, dtype=h.dtype) + 0.5) * (self.cfg.sensor_width / fw)
+            ys = (torch.arange(fh, dtype=h.dtype, device=h.device) + 0.5) * (self.cfg.sensor_height / fh)
+            xs = (torch.arange(fw, dtype=h.dtype, device=h.device) + 0.5) * (self.cfg.sensor_width / fw)
             pos = torch.stack([(p.sum(1) * xs).sum(-1), (p.sum(2) * ys).sum(-1)], -1)
             vis = self.vis(h.mean(dim=(2, 3)))[:, 0]
         return logits, pos, vis, heat, a[:, 0]

@@ -114,7 +114,7 @@ def loss_fn(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tenso
     final = outs[-1]
     loss = F.cross_entropy(final.logits, y)
     if len(outs) > 1:
-        w = torch.tensor([(e / T) ** cfg.temporal_reg for e in ends[:-1]])
+        w = torch.tensor([(e / T) ** cfg.temporal_reg for e in ends[:-1]], device=x.device)
         w = w / w.sum()
         loss = loss + cfg.per_step_loss * sum(
             wi * F.cross_entropy(o.logits, y) for wi, o in zip(w, outs[:-1]))
@@ -123,7 +123,8 @@ def loss_fn(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tenso
         loss = loss + cfg.rate_reg * (rate - cfg.rate_target) ** 2
     if tgt is not None and final.position is not None:
         vis = tgt[:, 2]
-        scale = torch.tensor([model.cfg.sensor_width, model.cfg.sensor_height], dtype=x.dtype)
+        scale = torch.tensor([model.cfg.sensor_width, model.cfg.sensor_height], dtype=x.dtype,
+                             device=x.device)
         if vis.sum() > 0:
             d = F.smooth_l1_loss(final.position[vis > 0] / scale, tgt[vis > 0, :2] / scale,
                                  beta=0.05)
