@@ -1,0 +1,1 @@
+"""HTTP health, metrics and control (no rclpy)."""
