@@ -22,13 +22,16 @@ def launch_setup(context, *args, **kwargs):
     nodes = yaml.safe_load((share / "config" / f"{graph}.yaml").read_text())["nodes"]
     use_source = LaunchConfiguration("use_source").perform(context).lower() == "true"
     source = LaunchConfiguration("source").perform(context)
+    realtime = LaunchConfiguration("realtime").perform(context).lower() == "true"
     actions = []
     for name, spec in nodes.items():
         if name == "event_source" and not use_source:
             continue
         params = dict(spec.get("parameters") or {})
-        if name == "event_source" and source:
-            params["source"] = source
+        if name == "event_source":
+            params["realtime"] = realtime
+            if source:
+                params["source"] = source
         actions.append(Node(package="snn4_ros", executable=spec["executable"], name=name,
                             parameters=[params], output="screen",
                             remappings=list((spec.get("remappings") or {}).items())))
@@ -43,5 +46,7 @@ def generate_launch_description():
                               description="event_source spec (default: the YAML's)"),
         DeclareLaunchArgument("use_source", default_value="true",
                               description="false when a camera driver publishes the events"),
+        DeclareLaunchArgument("realtime", default_value="true",
+                              description="pace recordings to the wall clock"),
         OpaqueFunction(function=launch_setup),
     ])
