@@ -78,14 +78,6 @@ class EventArray:
         tr = np.concatenate([p.triggers for p in parts]) if parts else np.empty(0, TRIGGER_DTYPE)
         return EventArray(ev, w, h, tr)
 
-    def slice_time(self, t0_ns: int, t1_ns: int) -> "EventArray":
-        """Events with t0 <= t < t1 (a view, no copy)."""
-        t = self.events["t"]
-        a, b = np.searchsorted(t, [t0_ns, t1_ns], side="left")
-        ta = self.triggers["t"]
-        c, d = np.searchsorted(ta, [t0_ns, t1_ns], side="left")
-        return EventArray(self.events[a:b], self.width, self.height, self.triggers[c:d])
-
     def summary(self) -> dict:
         """Counts and time span, with the field names `snn4 inspect --json` promises."""
         return {

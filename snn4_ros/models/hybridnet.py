@@ -77,12 +77,6 @@ class HybridNetConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def feature_size(self) -> tuple[int, int]:
-        h, w = self.input_height, self.input_width
-        for s in self.strides:
-            h, w = -(-h // s), -(-w // s)
-        return h, w
-
 
 PRESETS = {
     "hybridnet-s": dict(),

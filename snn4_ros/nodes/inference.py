@@ -18,12 +18,10 @@ import numpy as np
 import torch
 from rclpy.node import Node
 
-from ..events import FrameStream, Packet, PacketDecoder
-from ..events.frames import rescale_events
+from ..events import Packet
 from ..models import checkpoint
-from ..models.data import frame_config
-from ..models.hybridnet import StreamingRunner
 from ..models.zoo import find_model
+from ..perception import GeometryError, PerceptionPipeline
 from .common import (EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC,
                      declare, diagnostic, publish_diagnostics)
 
@@ -44,13 +42,11 @@ class InferenceNode(Node):
             raise ValueError(f"backend {self.backend!r} is not available in this node")
         torch.set_num_threads(self.threads)
         net, self.card = checkpoint.load(find_model(self.model_name))
-        self.net = net.to(self.device)
-        self.runner = StreamingRunner(self.net)
-        self._warm_up()
-        self.decoder = PacketDecoder(strict=False)
-        self.frames: FrameStream | None = None
-        self.cfg = frame_config(self.net.cfg)
-        self.max_gap_ns = self.net.cfg.window * self.net.cfg.bin_us * 1000
+        self.rescale = declare(self, "rescale", True, "map other sensor sizes onto the model's "
+                               "(centred crop to its aspect ratio, then scaling)")
+        self.pipeline = PerceptionPipeline(net, self.device, rescale=self.rescale)
+        self.net = self.pipeline.net
+        self.pipeline.warm_up()
         self.sub = self.create_subscription(EventPacket, declare(
             self, "events_topic", EVENTS_TOPIC, "input EventPacket topic"), self._on_packet,
             EVENTS_SUB_QOS)
@@ -61,13 +57,7 @@ class InferenceNode(Node):
         # debug outputs: only computed while someone subscribes
         self.pub_frame = self.create_publisher(Image, "/snn4/debug/event_frame", 2)
         self.pub_attn = self.create_publisher(Image, "/snn4/debug/attention", 2)
-        self.bins = 0
         self.last: tuple | None = None          # (class, confidence, target position)
-        self.geometry_errors = 0
-        self.time_jumps = 0
-        self.stream_geometry: tuple[int, int] | None = None
-        self.rescale = declare(self, "rescale", True, "map other sensor sizes onto the model's "
-                               "(centred crop to its aspect ratio, then scaling)")
         self.lat_ms: list[float] = []
         self.last_packet_wall: float | None = None
         self.queue_size = declare(self, "queue_size", 256, "packets buffered before the oldest "
@@ -88,18 +78,12 @@ class InferenceNode(Node):
         self._worker.join(timeout=2.0)
         return super().destroy_node()
 
-    def _warm_up(self) -> None:
-        """First calls load compiled decoders and allocate model buffers (~0.5 s): do them
-        now, before packets arrive, instead of stalling the first second of the stream."""
-        from ..events import PacketEncoder, make_events
-
-        ev = make_events([0, 1000], [1, 2], [1, 2], [0, 1])
-        for enc in ("evt3", "libcaer_cmp"):
-            PacketDecoder(strict=False).decode(PacketEncoder(enc, 8, 8).encode(ev))
-        cfg = self.net.cfg
-        self.runner.step(torch.zeros(1, cfg.in_channels, cfg.input_height, cfg.input_width,
-                                     device=self.device))
-        self.runner.reset()
+    # the pipeline's counters, under the names diagnostics and tests read
+    decoder = property(lambda self: self.pipeline.decoder)
+    bins = property(lambda self: self.pipeline.bins)
+    geometry_errors = property(lambda self: self.pipeline.geometry_errors)
+    time_jumps = property(lambda self: self.pipeline.time_jumps)
+    stream_geometry = property(lambda self: self.pipeline.stream_geometry)
 
     def _on_packet(self, msg) -> None:
         """DDS callback: enqueue only. The queue is bounded and drops the oldest packet when
@@ -127,38 +111,16 @@ class InferenceNode(Node):
                 self.get_logger().error(f"packet processing failed: {self.last_exception}")
 
     def _process(self, msg, t0: float) -> None:
-        pkt = Packet.from_msg(msg)
-        sw, sh = self.net.cfg.sensor_width, self.net.cfg.sensor_height
-        geom = (pkt.width, pkt.height)
-        if self.stream_geometry is None and geom != (sw, sh) and not self.rescale:
-            self._geometry_error(f"packets are {geom[0]}x{geom[1]}, the model expects {sw}x{sh}"
-                                 " and rescale is off")
+        try:
+            results = self.pipeline.process(Packet.from_msg(msg))
+        except GeometryError as exc:
+            if self.geometry_errors == 1 or self.geometry_errors % 1000 == 0:
+                self.get_logger().error(f"{exc}; dropped ({self.geometry_errors} so far)")
             return
-        if self.stream_geometry is None:
-            self.stream_geometry = geom
-        elif geom != self.stream_geometry:
-            self._geometry_error(f"packet seq={pkt.seq} is {geom[0]}x{geom[1]}, the stream "
-                                 f"started as {self.stream_geometry[0]}x{self.stream_geometry[1]}")
-            return
-        ea = self.decoder.decode(pkt, where=f"seq={pkt.seq}")
-        ev = rescale_events(ea.events, geom, (sw, sh))
-        if self.frames is None:
-            self.frames = FrameStream(self.cfg, sw, sh)
-        if len(ev) and self.frames.t0_ns is not None and (
-                int(ev["t"][0]) < self.frames.t0_ns
-                or int(ev["t"][0]) - self.frames.t0_ns > self.max_gap_ns):
-            # time went back, or leapt ahead by more than a window (a camera restart, a
-            # roll-over): restart instead of stepping through hundreds of empty bins
-            self.time_jumps += 1
-            self.frames = FrameStream(self.cfg, sw, sh)
-            self.runner.reset()
-        frames, _ = self.frames.push(ev)
-        for f in frames:
-            out = self.runner.step(torch.from_numpy(f[None]).to(self.device))
-            self.bins += 1
-            self._publish(out, msg.header)
-            self._debug_images(f, out, msg.header)
-        if len(frames):
+        for r in results:
+            self._publish(r.output, msg.header)
+            self._debug_images(r.frame, r.output, msg.header)
+        if results:
             self.lat_ms.append((time.perf_counter() - t0) * 1e3)
 
     def _debug_images(self, frame: np.ndarray, out, header) -> None:
@@ -168,11 +130,6 @@ class InferenceNode(Node):
         if self.pub_attn.get_subscription_count():
             a = out.attention[0].float().cpu().numpy()
             self.pub_attn.publish(_mono8((255 * np.clip(a, 0, 1)).astype(np.uint8), header))
-
-    def _geometry_error(self, text: str) -> None:
-        self.geometry_errors += 1
-        if self.geometry_errors == 1 or self.geometry_errors % 1000 == 0:
-            self.get_logger().error(f"{text}; dropped ({self.geometry_errors} so far)")
 
     def _publish(self, out, header) -> None:
         from vision_msgs.msg import (Classification, Detection2D, Detection2DArray,
