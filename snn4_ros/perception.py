@@ -8,6 +8,7 @@ call this, so they compute exactly the same thing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,30 @@ from .models.hybridnet import HybridNet, HybridOutput, StreamingRunner
 class BinResult:
     frame: np.ndarray              # [2, H, W] counts of the bin
     output: HybridOutput
+    snn_s: float = 0.0             # stage times of this bin: spiking backbone,
+    head_s: float = 0.0            # bridge (ERS + SAT) + ANN heads
+
+
+@dataclass
+class Decision:
+    """What one bin's output means downstream: class scores, top class, tracked target.
+    The inference node publishes exactly this; replay scores exactly this."""
+
+    probs: np.ndarray                       # [classes] softmax scores
+    top: int
+    confidence: float
+    position: tuple[float, float] | None    # target (x, y) in model pixels
+    visibility: float | None                # target visibility probability
+
+    @classmethod
+    def of(cls, out: HybridOutput) -> "Decision":
+        probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
+        top = int(probs.argmax())
+        pos = vis = None
+        if out.position is not None:
+            pos = tuple(float(v) for v in out.position[0])
+            vis = float(torch.sigmoid(out.visible[0].float()))
+        return cls(probs, top, float(probs[top]), pos, vis)
 
 
 class GeometryError(ValueError):
@@ -45,6 +70,7 @@ class PerceptionPipeline:
         self.geometry_errors = 0
         self.time_jumps = 0
         self.bins = 0
+        self.timing = (0.0, 0.0)        # seconds of the last packet: (decode, windowing)
 
     def warm_up(self) -> None:
         """First calls load the compiled decoders and allocate model buffers (~0.5 s): do
@@ -78,7 +104,9 @@ class PerceptionPipeline:
         except GeometryError:
             self.geometry_errors += 1
             raise
+        t_dec = time.perf_counter()
         ea = self.decoder.decode(pkt, where=f"seq={pkt.seq}")
+        t_win = time.perf_counter()
         ev = rescale_events(ea.events, geom, self.model_geometry)
         t0 = self.frames.t0_ns
         if len(ev) and t0 is not None and (int(ev["t"][0]) < t0
@@ -89,8 +117,10 @@ class PerceptionPipeline:
             self.frames = FrameStream(self.cfg, *self.model_geometry)
             self.runner.reset()
         frames, _ = self.frames.push(ev)
+        self.timing = (t_win - t_dec, time.perf_counter() - t_win)
         out = []
         for f in frames:
-            out.append(BinResult(f, self.runner.step(torch.from_numpy(f[None]).to(self.device))))
+            o = self.runner.step(torch.from_numpy(f[None]).to(self.device))
+            out.append(BinResult(f, o, *self.runner.timing))
             self.bins += 1
         return out

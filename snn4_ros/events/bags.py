@@ -35,6 +35,17 @@ _DEFS = {
     "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
     "vision_msgs/msg/Classification": "std_msgs/Header header\n"
                                       "vision_msgs/ObjectHypothesis[] results\n",
+    "vision_msgs/msg/Point2D": "float64 x\nfloat64 y\n",
+    "vision_msgs/msg/Pose2D": "vision_msgs/Point2D position\nfloat64 theta\n",
+    "vision_msgs/msg/BoundingBox2D": "vision_msgs/Pose2D center\nfloat64 size_x\n"
+                                     "float64 size_y\n",
+    "vision_msgs/msg/ObjectHypothesisWithPose": "vision_msgs/ObjectHypothesis hypothesis\n"
+                                                "geometry_msgs/PoseWithCovariance pose\n",
+    "vision_msgs/msg/Detection2D": "std_msgs/Header header\n"
+                                   "vision_msgs/ObjectHypothesisWithPose[] results\n"
+                                   "vision_msgs/BoundingBox2D bbox\nstring id\n",
+    "vision_msgs/msg/Detection2DArray": "std_msgs/Header header\n"
+                                        "vision_msgs/Detection2D[] detections\n",
 }
 
 
@@ -152,8 +163,17 @@ def iter_bag(path: str | Path, topic: str | None = None) -> Iterator[BagMessage]
                     yield BagMessage(i, log_t, events=EventArray(
                         _array_msg_to_events(msg), max(msg.width, 1), max(msg.height, 1)))
         except Exception as exc:
-            raise CorruptDataError(f"bag storage unreadable after message {i}: "
-                                   f"{type(exc).__name__}: {exc}", where=str(path)) from None
+            err = CorruptDataError(f"bag storage unreadable after message {i}: "
+                                   f"{type(exc).__name__}: {exc}", where=str(path))
+            err.missing = max(1, chosen.messages - (i + 1))
+            raise err from None
+        if chosen.messages and i + 1 < chosen.messages:
+            # readers stop quietly at a zeroed or truncated chunk: the index knows better
+            err = CorruptDataError(f"bag storage unreadable after message {i}: only {i + 1} of "
+                                   f"the {chosen.messages} messages its index lists could be "
+                                   "read (corrupted or truncated file)", where=str(path))
+            err.missing = chosen.messages - (i + 1)
+            raise err
     finally:
         reader.close()
 
@@ -193,7 +213,7 @@ def read_bag(path: str | Path, topic: str | None = None, strict: bool = True
     except CorruptDataError as exc:
         if strict or "storage unreadable" not in str(exc):
             raise
-        dec.stats.skipped_packets += 1
+        dec.stats.skipped_packets += getattr(exc, "missing", 1)
         dec.stats.last_error = str(exc)
     if not info["messages"]:
         raise NoEventsError("the event topic holds no messages", where=str(path))

@@ -7,6 +7,9 @@ A dataset spec is a string, as ``snn4 train`` / ``snn4 eval`` take it:
 * ``dvsgesture:DIR``      DVS128 Gesture in tonic's local layout (``ibmGestureTrain/``,
                           ``ibmGestureTest/``: ``userXX_light/LABEL.npy`` event arrays)
 * ``folder:DIR``          any recordings + ``labels.csv`` (``path,label`` rows)
+* ``bag:PATH[,LABELS]``   the labelled intervals of a recording (``start,end,class`` CSV,
+                          default ``PATH.labels.csv``) as isolated clips from each start:
+                          what ``snn4 eval`` scores on the clips ``snn4 replay`` streams
 
 Every sample becomes ``uint8`` count frames ``[T, 2, H, W]`` with the model's own event ->
 frame transform (bin width, downsampling), so training, evaluation and the live node see
@@ -200,6 +203,46 @@ def folder_data(folder: str | Path, cfg: HybridNetConfig) -> FrameData:
                      f"folder:{folder}")
 
 
+# ------------------------------------------------------------------ labelled bag
+def bag_clips_data(spec: str, cfg: HybridNetConfig) -> FrameData:
+    """One clip of the last ``window`` bins of every labelled interval of a bag (an isolated
+    clip: the model starts from rest, as in ``snn4 eval``), read with the replay's own message
+    reader (events placed in the bag's clock by their packets' stamps). The end, not the
+    start: a recording's interval starts with the transition from whatever came before."""
+    from ..eval.labels import check_labels, load_labels_csv
+    from ..eval.replay import ReplayOptions, ReplayTrace, iter_messages
+    from ..events import PacketDecoder
+
+    path, _, labels = spec.partition(",")
+    labels = labels or f"{Path(path).parent / Path(path).name}.labels.csv"
+    intervals = load_labels_csv(labels)
+    dec = PacketDecoder(strict=True)
+    stamps, parts = [], []
+    trace = ReplayTrace(path, list(cfg.classes))
+    width = height = None
+    for stamp, pkt in iter_messages(path, ReplayOptions(strict=True), trace):
+        stamps.append(stamp)
+        parts.append(dec.decode(pkt).events)
+        width, height = pkt.width, pkt.height
+    if not stamps:
+        raise ValueError(f"{path}: no event messages")
+    stamps = np.asarray(stamps, np.int64)
+    intervals, _ = check_labels(intervals, list(cfg.classes), int(stamps[0]), int(stamps[-1]),
+                                path)
+    dur = cfg.window * cfg.bin_us * 1000
+    frames, ys = [], []
+    for iv in intervals:
+        a, b = np.searchsorted(stamps, [max(iv.start_ns, iv.end_ns - dur), iv.end_ns])
+        ev = np.concatenate(parts[a:b]) if b > a else make_events([], [], [], [])
+        if len(ev):
+            ev = ev[ev["t"] < ev["t"][0] + dur]
+        frames.append(_frames(ev, cfg, width, height, int(ev["t"][0]) if len(ev) else 0,
+                              cfg.window))
+        ys.append(cfg.classes.index(iv.cls))
+    return FrameData(torch.from_numpy(np.stack(frames)), torch.tensor(ys), tuple(cfg.classes),
+                     None, f"bag:{path}")
+
+
 def load_dataset(spec: str, cfg: HybridNetConfig, train: bool = True) -> FrameData:
     kind, _, arg = spec.partition(":")
     if kind == "synthetic":
@@ -211,5 +254,7 @@ def load_dataset(spec: str, cfg: HybridNetConfig, train: bool = True) -> FrameDa
         return dvsgesture_data(arg, cfg, train)
     if kind == "folder":
         return folder_data(arg, cfg)
+    if kind == "bag":
+        return bag_clips_data(arg, cfg)
     raise ValueError(f"unknown dataset spec {spec!r}: synthetic:N[:SEED], nmnist:DIR, "
-                     "dvsgesture:DIR, folder:DIR")
+                     "dvsgesture:DIR, folder:DIR, bag:PATH[,LABELS]")

@@ -21,6 +21,8 @@ time (``StreamingRunner``) gives exactly the outputs of ``forward`` on the prefi
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
@@ -266,11 +268,13 @@ class StreamingRunner:
         self.attn_state = None
         self.buffer: list[torch.Tensor] = []
         self.bins = 0
+        self.timing = (0.0, 0.0)      # seconds of the last step: (spiking backbone, bridge+heads)
 
     @torch.no_grad()
     def step(self, frame: torch.Tensor) -> HybridOutput:
         m = self.model
         m.check_input(frame, per_step=True)
+        t0 = time.perf_counter()
         x = frame
         counts = []
         for i, layer in enumerate(m.backbone):
@@ -282,7 +286,10 @@ class StreamingRunner:
         if len(self.buffer) > m.cfg.window:
             self.buffer.pop(0)
         self.bins += 1
-        return HybridOutput(*m.bridge_heads(torch.stack(self.buffer)), counts)
+        t1 = time.perf_counter()
+        out = HybridOutput(*m.bridge_heads(torch.stack(self.buffer)), counts)
+        self.timing = (t1 - t0, time.perf_counter() - t1)
+        return out
 
     @torch.no_grad()
     def decide(self, frames: torch.Tensor, threshold: float = 0.9, min_bins: int = 1):

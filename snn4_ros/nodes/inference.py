@@ -21,7 +21,7 @@ from rclpy.node import Node
 from ..events import Packet
 from ..models import checkpoint
 from ..models.zoo import find_model
-from ..perception import GeometryError, PerceptionPipeline
+from ..perception import Decision, GeometryError, PerceptionPipeline
 from .common import (EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC,
                      declare, diagnostic, publish_diagnostics)
 
@@ -66,6 +66,7 @@ class InferenceNode(Node):
         self._cv = threading.Condition()
         self._stop = False
         self.dropped = self.errors = 0
+        self.processed = 0                      # packets taken off the queue and handled
         self.last_exception = ""
         self.create_timer(1.0, self._diagnostics)
         self._worker = threading.Thread(target=self._work, daemon=True)
@@ -109,6 +110,7 @@ class InferenceNode(Node):
                 self.errors += 1
                 self.last_exception = f"{type(exc).__name__}: {exc}"
                 self.get_logger().error(f"packet processing failed: {self.last_exception}")
+            self.processed += 1
 
     def _process(self, msg, t0: float) -> None:
         try:
@@ -135,22 +137,19 @@ class InferenceNode(Node):
         from vision_msgs.msg import (Classification, Detection2D, Detection2DArray,
                                      ObjectHypothesis, ObjectHypothesisWithPose)
 
-        probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
-        top = int(probs.argmax())
-        self.last = (self.net.cfg.classes[top], float(probs[top]),
-                     None if out.position is None else tuple(float(v) for v in out.position[0]))
+        d = Decision.of(out)
+        classes = self.net.cfg.classes
+        self.last = (classes[d.top], d.confidence, d.position)
         cls = Classification()
         cls.header = header
-        order = np.argsort(-probs)
-        cls.results = [ObjectHypothesis(class_id=self.net.cfg.classes[i], score=float(probs[i]))
-                       for i in order]
+        cls.results = [ObjectHypothesis(class_id=classes[i], score=float(d.probs[i]))
+                       for i in np.argsort(-d.probs)]
         self.pub_cls.publish(cls)
-        if out.position is None:
+        if d.position is None:
             return
         arr = Detection2DArray()
         arr.header = header
-        vis = float(torch.sigmoid(out.visible[0]))
-        x, y = (float(v) for v in out.position[0])
+        x, y = d.position
         det = Detection2D()
         det.header = header
         det.id = "target"
@@ -158,7 +157,7 @@ class InferenceNode(Node):
         det.bbox.size_x = det.bbox.size_y = 10.0
         h = ObjectHypothesisWithPose()
         h.hypothesis.class_id = "target"
-        h.hypothesis.score = vis
+        h.hypothesis.score = d.visibility
         h.pose.pose.position.x, h.pose.pose.position.y = x, y
         det.results = [h]
         arr.detections = [det]

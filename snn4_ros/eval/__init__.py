@@ -1,0 +1,1 @@
+"""Replay evaluation: recordings through the live code path -> metrics and a report (no rclpy)."""

@@ -1,0 +1,202 @@
+"""Figures of a replay: throughput, latency, decisions, commands and, with labels, accuracy.
+
+Definitions (they are the report's, stated once here):
+
+* a *decision* is one output of the streaming network (one per closed time bin), stamped
+  with the header stamp of the packet that closed the bin -- what the node publishes;
+* ``accuracy`` -- per labelled interval, the majority top-1 class of its decisions;
+  ``first_decision_accuracy`` -- the first confident decision (top probability >=
+  ``threshold``) of the interval that is not the previous interval's class carried over
+  (a stream has no reset: until the model's window has passed, the decision of the gesture
+  before is not this interval's); an interval with no such decision counts as wrong;
+* ``onset_latency_ms`` -- interval start to the first confident correct decision;
+* a *command episode* is a maximal run of non-zero commands of one action;
+  ``false_commands_per_min`` counts episodes starting outside every labelled interval, per minute of labelled recording;
+  ``wrong_commands_per_min`` those starting inside an interval whose gesture maps to another
+  action;
+* ``real_time_factor`` -- recording duration / replay wall time (> 1: faster than real time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..control import ControllerConfig
+from ..models.evaluate import PJ_PER_MAC_FP32, PJ_PER_SYNOP_LOIHI
+from .replay import ReplayTrace
+
+
+def _pct(a, qs=(50, 90, 99)) -> dict:
+    a = np.asarray(a, float)
+    a = a[np.isfinite(a)]
+    if not len(a):
+        return {f"p{q}": None for q in qs} | {"mean": None, "n": 0}
+    return {f"p{q}": float(np.percentile(a, q)) for q in qs} | {"mean": float(a.mean()),
+                                                                "n": int(len(a))}
+
+
+def command_episodes(tr: ReplayTrace) -> list[tuple[int, int, str | None]]:
+    """(start_ns, end_ns, action) of every run of non-zero commands of one action."""
+    nz = (tr.cmd_lin != 0) | (tr.cmd_ang != 0)
+    out, start = [], None
+    for i, z in enumerate(nz):
+        if start is not None and (not z or tr.cmd_action[i] != tr.cmd_action[start]):
+            out.append((int(tr.cmd_t[start]), int(tr.cmd_t[i]), tr.cmd_action[start]))
+            start = None
+        if z and start is None:
+            start = i
+    if start is not None:
+        out.append((int(tr.cmd_t[start]), int(tr.cmd_t[-1]), tr.cmd_action[start]))
+    return out
+
+
+def interval_results(tr: ReplayTrace, threshold: float) -> list[dict]:
+    """One record per labelled interval: majority, first decision, onset latency."""
+    classes = tr.classes
+    top = tr.dec_top
+    conf = tr.dec_probs.max(1) if len(top) else np.zeros(0)
+    bin_ns = tr.model.get("bin_us", 0) * 1000
+    window_ns = tr.model.get("window", 0) * bin_ns
+    out = []
+    prev_cls = None
+    for iv in tr.labels:
+        m = (tr.dec_t >= iv.start_ns) & (tr.dec_t < iv.end_ns)
+        idx = np.flatnonzero(m)
+        truth = classes.index(iv.cls)
+        rec = {"start_ns": iv.start_ns, "end_ns": iv.end_ns, "class": iv.cls,
+               "decisions": int(len(idx)), "majority": None, "first": None,
+               "onset_latency_ms": None, "bin_correct": 0}
+        if len(idx):
+            counts = np.bincount(top[idx], minlength=len(classes))
+            rec["majority"] = classes[int(counts.argmax())]
+            rec["bin_correct"] = int(counts[truth])
+            for i in idx:
+                carried = (prev_cls is not None and top[i] == prev_cls and prev_cls != truth
+                           and tr.dec_t[i] - iv.start_ns < window_ns)
+                if conf[i] >= threshold and not carried:
+                    rec["first"] = classes[int(top[i])]
+                    break
+            hit = idx[(top[idx] == truth) & (conf[idx] >= threshold)]
+            if len(hit):
+                rec["onset_latency_ms"] = (int(tr.dec_t[hit[0]]) - iv.start_ns) / 1e6
+        prev_cls = truth
+        out.append(rec)
+    return out
+
+
+def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
+                    controller: dict | None = None) -> dict:
+    """The figures of ``report.json`` over one or several replays (pooled)."""
+    cfg = ControllerConfig.from_dict(controller or {})
+    classes = traces[0].classes
+    events = sum(t.events for t in traces)
+    duration = sum(t.duration_s for t in traces)
+    wall = sum(t.wall_s for t in traces)
+    decisions = sum(len(t.dec_t) for t in traces)
+    cmds = sum(len(t.cmd_t) for t in traces)
+    nonzero = sum(int(((t.cmd_lin != 0) | (t.cmd_ang != 0)).sum()) for t in traces)
+    stages = {}
+    for name in {k for t in traces for k in t.stage_ms}:
+        stages[name] = _pct(np.concatenate([t.stage_ms.get(name, np.zeros(0)) for t in traces]))
+    synops = np.concatenate([t.dec_synops for t in traces if t.dec_synops is not None]) \
+        if decisions else np.zeros(0)
+    model = traces[0].model
+    macs = model.get("macs_per_step", 0)
+    bins_per_s = decisions / duration if duration else 0.0
+    syn_mean = float(np.nanmean(synops)) if len(synops) else 0.0
+    state_counts: dict[str, int] = {}
+    for t in traces:
+        for s in t.cmd_state:
+            state_counts[s] = state_counts.get(s, 0) + 1
+    m: dict = {
+        "recordings": [t.source for t in traces],
+        "mode": traces[0].mode,
+        "events": int(events),
+        "messages": int(sum(t.messages for t in traces)),
+        "skipped_messages": int(sum(t.skipped_messages for t in traces)),
+        "decode_skips": {k: int(sum(t.decode.get(k, 0) for t in traces))
+                         for k in ("seq_gaps", "skipped_packets", "out_of_range",
+                                   "time_regressions", "truncated_bytes", "bad_words")},
+        "geometry_errors": int(sum(t.geometry_errors for t in traces)),
+        "time_jumps": int(sum(t.time_jumps for t in traces)),
+        "errors": [e for t in traces for e in t.errors][:20],
+        "duration_s": duration,
+        "wall_s": wall,
+        "real_time_factor": duration / wall if wall else None,
+        "events_per_s_sustained": events / wall if wall else None,
+        "decisions": int(decisions),
+        "decision_classes": {c: int(sum(int((t.dec_top == i).sum()) for t in traces))
+                             for i, c in enumerate(classes)},
+        "commands": int(cmds),
+        "commands_nonzero": int(nonzero),
+        "command_states": state_counts,
+        "command_episodes": int(sum(len(command_episodes(t)) for t in traces)),
+        "stage_latency_ms": stages,
+        "synops_per_decision_mean": syn_mean,
+        "energy_estimate": {
+            "snn_loihi_uj_per_s": syn_mean * bins_per_s * PJ_PER_SYNOP_LOIHI * 1e-6,
+            "ann_gpu_fp32_uj_per_s": macs * bins_per_s * PJ_PER_MAC_FP32 * 1e-6,
+            "note": "estimates for the spiking backbone only: Loihi 23.6 pJ per synaptic "
+                    "operation (Davies et al., IEEE Micro 2018) vs 4.6 pJ per fp32 MAC of the "
+                    "same network as a dense ANN (Horowitz, ISSCC 2014)",
+        },
+        "model": model,
+        "controller": {k: getattr(cfg, k) for k in ("min_confidence", "debounce", "hold_s",
+                                                     "deadman_s")},
+        "threshold": threshold,
+        "labelled": any(t.labels for t in traces),
+    }
+    if not m["labelled"]:
+        return m
+    recs = [r for t in traces for r in interval_results(t, threshold)]
+    C = len(classes)
+    conf = np.zeros((C, C + 1), np.int64)          # last column: no decision at all
+    for r in recs:
+        pred = classes.index(r["majority"]) if r["majority"] is not None else C
+        conf[classes.index(r["class"]), pred] += 1
+    n = len(recs)
+    per_class = {}
+    for c, name in enumerate(classes):
+        tp, support, predicted = int(conf[c, c]), int(conf[c].sum()), int(conf[:, c].sum())
+        per_class[name] = {"support": support,
+                           "recall": tp / support if support else None,
+                           "precision": tp / predicted if predicted else None}
+    eps_false = eps_wrong = 0
+    labelled = [t for t in traces if t.labels]
+    for t in labelled:
+        for a, _, action in command_episodes(t):
+            iv = next((iv for iv in t.labels if iv.contains(a)), None)
+            if iv is None:
+                eps_false += 1
+            elif action != iv.cls and _action_of(cfg, action) != _action_of(cfg, iv.cls):
+                eps_wrong += 1
+    minutes = sum(t.duration_s for t in labelled) / 60 or float("nan")
+    lat = [r["onset_latency_ms"] for r in recs]
+    in_bins = sum(r["decisions"] for r in recs)
+    m.update({
+        "intervals": n,
+        "labels_skipped": int(sum(t.labels_skipped for t in traces)),
+        "accuracy": float(np.trace(conf[:, :C]) / n) if n else None,
+        "first_decision_accuracy": (sum(r["first"] == r["class"] for r in recs) / n) if n
+        else None,
+        "bin_accuracy": sum(r["bin_correct"] for r in recs) / in_bins if in_bins else None,
+        "intervals_without_decision": int(conf[:, C].sum()),
+        "onset_latency_ms_p50": _pct(lat)["p50"],
+        "onset_latency_ms": _pct(lat),
+        "intervals_never_correct": int(sum(v is None for v in lat)),
+        "false_commands_per_min": eps_false / minutes,
+        "false_command_episodes": eps_false,
+        "wrong_commands_per_min": eps_wrong / minutes,
+        "wrong_command_episodes": eps_wrong,
+        "per_class": per_class,
+        "confusion": conf.tolist(),
+        "confusion_columns": classes + ["(no decision)"],
+        "classes": classes,
+        "interval_results": recs,
+    })
+    return m
+
+
+def _action_of(cfg: ControllerConfig, cls: str | None):
+    a = cfg.actions.get(cls) if cls else None
+    return None if a is None else (a.linear, a.angular, a.follow)

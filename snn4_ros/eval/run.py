@@ -1,0 +1,122 @@
+"""``snn4 replay``: several recordings, in parallel processes, with one progress bar.
+
+Each recording is replayed in its own process (spawned, one torch thread each), in process
+or through the real ROS nodes (``via_ros``, one recording at a time: the nodes share the
+DDS topics); labels are attached and checked against each recording's time range; the
+metrics are pooled over all recordings and written as one report.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .labels import Interval, check_labels, labels_from_topic, load_labels_csv
+from .replay import ReplayOptions, ReplayTrace
+
+
+@dataclass
+class ReplayJob:
+    recordings: list[str]
+    model: str
+    opts: ReplayOptions = field(default_factory=ReplayOptions)
+    labels: list[str] | None = None          # one CSV per recording, or None
+    label_topic: str | None = None
+    auto_labels: bool = True                 # use RECORDING.labels.csv when it exists
+    via_ros: bool = False
+    jobs: int = 0                            # processes (0: one per recording, up to cores)
+    threshold: float = 0.9
+
+
+def labels_for(job: ReplayJob, i: int) -> tuple[list[Interval] | None, str | None]:
+    rec = job.recordings[i]
+    if job.label_topic:
+        return labels_from_topic(rec, job.label_topic), f"topic {job.label_topic}"
+    if job.labels:
+        return load_labels_csv(job.labels[i]), job.labels[i]
+    auto = Path(rec).parent / f"{Path(rec).name}.labels.csv"
+    if job.auto_labels and auto.exists():
+        return load_labels_csv(auto), str(auto)
+    return None, None
+
+
+def _message_count(path: str, topic: str | None) -> int | None:
+    from ..events.bags import bag_topics, choose_event_topic
+    from ..events.sources import detect_format
+
+    try:
+        if detect_format(path) in ("rosbag2", "rosbag1"):
+            return choose_event_topic(bag_topics(path), topic, path).messages
+    except Exception:
+        return None
+    return None
+
+
+_progress_q = None
+
+
+def _init_worker(q) -> None:
+    global _progress_q
+    _progress_q = q
+    import torch
+    torch.set_num_threads(1)
+
+
+def _one(args) -> ReplayTrace:
+    path, model, opts, via_ros = args
+    progress = (lambda n: _progress_q.put(n)) if _progress_q is not None else None
+    if via_ros:
+        from ..nodes.replay import replay_via_ros
+        return replay_via_ros(path, model, opts, progress=progress)
+    from ..models import checkpoint
+    from ..models.zoo import find_model
+    from .replay import replay
+
+    net, card = checkpoint.load(find_model(model))
+    return replay(path, net, opts, card, progress=progress)
+
+
+def run_replay(job: ReplayJob, show_progress: bool = True) -> list[ReplayTrace]:
+    """Replay every recording; returns the traces with their labels attached."""
+    from tqdm import tqdm
+
+    if job.labels and len(job.labels) != len(job.recordings):
+        raise ValueError(f"{len(job.labels)} label files for {len(job.recordings)} recordings")
+    labels = [labels_for(job, i) for i in range(len(job.recordings))]   # fail before work
+    counts = [_message_count(r, job.opts.topic) for r in job.recordings]
+    total = sum(counts) if all(c is not None for c in counts) else None
+    bar = tqdm(total=total, unit="msg", desc="replay", disable=not show_progress)
+    args = [(r, job.model, job.opts, job.via_ros) for r in job.recordings]
+    workers = 1 if job.via_ros else (job.jobs or min(len(args), mp.cpu_count()))
+    ctx = mp.get_context("spawn")
+    manager = ctx.Manager()
+    q = manager.Queue()
+    traces: list[ReplayTrace | None] = [None] * len(args)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(q,)) as ex:
+            futs = {ex.submit(_one, a): i for i, a in enumerate(args)}
+            pending = set(futs)
+            while pending:
+                done = {f for f in pending if f.done()}
+                for f in done:
+                    traces[futs[f]] = f.result()
+                pending -= done
+                while not q.empty():
+                    bar.update(q.get())
+                if pending:
+                    import time
+                    time.sleep(0.05)
+            while not q.empty():
+                bar.update(q.get())
+    finally:
+        bar.close()
+        manager.shutdown()
+    for tr, (ivs, src) in zip(traces, labels):
+        if ivs is not None:
+            tr.labels, tr.labels_skipped = check_labels(ivs, tr.classes, tr.t_first_ns,
+                                                        tr.t_last_ns, f"{tr.source} ({src})")
+            tr.model["labels"] = src
+    return traces
