@@ -26,9 +26,10 @@ venv: $(STAMP)
 	@tools/build_interfaces.sh $(VENV)
 
 demo: venv
-	$(BIN)/snn4 up
+	$(BIN)/snn4 up --dashboard 127.0.0.1:8080
 
 test: venv
+	@tools/ensure_browser.sh
 	$(BIN)/python -m pytest -q tests
 
 bench-env: venv
@@ -38,6 +39,8 @@ bench: bench-env
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/model.py
 	$(BIN)/python bench/nmnist_peers.py
+	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/dashboard_load.py
 
 models: venv
 	tools/train_models.sh all

@@ -10,6 +10,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["snn4_ros", "snn4_ros.*"]),
+    package_data={"snn4_ros.dashboard": ["static/*.html"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -30,6 +31,7 @@ setup(
             "event_source = snn4_ros.nodes.event_source:main",
             "snn4_inference = snn4_ros.nodes.inference:main",
             "gesture_controller = snn4_ros.nodes.controller:main",
+            "dashboard = snn4_ros.nodes.dashboard:main",
         ],
     },
 )

@@ -1,4 +1,4 @@
-"""ros2 launch snn4_ros perception.launch.py [source:=SPEC] [graph:=perception]
+"""ros2 launch snn4_ros perception.launch.py [source:=SPEC] [graph:=perception] [dashboard:=true]
 
 Starts the nodes of config/<graph>.yaml -- the same description `snn4 up` runs in one
 process -- with their parameters and remappings. Put it next to the camera driver
@@ -23,9 +23,12 @@ def launch_setup(context, *args, **kwargs):
     use_source = LaunchConfiguration("use_source").perform(context).lower() == "true"
     source = LaunchConfiguration("source").perform(context)
     realtime = LaunchConfiguration("realtime").perform(context).lower() == "true"
+    dashboard = LaunchConfiguration("dashboard").perform(context).lower() == "true"
     actions = []
     for name, spec in nodes.items():
         if name == "event_source" and not use_source:
+            continue
+        if spec.get("optional") and not (name == "dashboard" and dashboard):
             continue
         params = dict(spec.get("parameters") or {})
         if name == "event_source":
@@ -48,5 +51,7 @@ def generate_launch_description():
                               description="false when a camera driver publishes the events"),
         DeclareLaunchArgument("realtime", default_value="true",
                               description="pace recordings to the wall clock"),
+        DeclareLaunchArgument("dashboard", default_value="false",
+                              description="start the HTTP dashboard node (config: dashboard)"),
         OpaqueFunction(function=launch_setup),
     ])

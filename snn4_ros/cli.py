@@ -83,10 +83,31 @@ def _cmd_up(args) -> int:
         state["bins"], state["events"] = inf.bins, st.events
         print(line, flush=True)
 
+    if args.dashboard:
+        from .dashboard.app import DashboardSecurityError, check_bind
+        from .nodes.dashboard import read_token
+
+        host, _, port = args.dashboard.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit():
+            print(f"snn4 up: --dashboard wants HOST:PORT, got {args.dashboard!r}",
+                  file=sys.stderr)
+            return 2
+        dash = overrides.setdefault("dashboard", {})
+        dash.update(host=host, port=int(port))
+        if args.dashboard_token_file:
+            dash["token_file"] = os.path.abspath(args.dashboard_token_file)
+        try:
+            check_bind(host, read_token(dash.get("token_file", "")))
+        except (DashboardSecurityError, OSError, ValueError) as exc:
+            print(f"snn4 up: {exc}", file=sys.stderr)
+            return 2
+        print(f"snn4 up: dashboard on http://{host}:{port}/ (its own process)", flush=True)
     print(f"snn4 up: event_source -> snn4_inference -> gesture_controller in one process "
           f"(graph {args.graph}; Ctrl-C to stop)", flush=True)
     summary = run_graph(args.source, args.duration, overrides, graph=args.graph,
-                        report=report if not args.json else None)
+                        report=report if not args.json else None,
+                        dashboard=bool(args.dashboard))
     if args.json:
         print(json.dumps(summary))
     return 1 if summary.get("source_error") else 0
@@ -349,6 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--param", action="append", metavar="NODE.NAME=VALUE",
                    help="override a node parameter (repeatable)")
     q.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    q.add_argument("--dashboard", metavar="HOST:PORT",
+                   help="serve the health/metrics endpoints and the live page (e.g. "
+                        "127.0.0.1:8080; another address needs a token)")
+    q.add_argument("--dashboard-token-file", metavar="FILE",
+                   help="bearer token for the e-stop (else SNN4_DASHBOARD_TOKEN)")
     q.set_defaults(fn=_cmd_up)
 
     q = sub.add_parser("replay", help="replay recordings through the live code: accuracy, "

@@ -74,6 +74,9 @@ def test_malformed_and_oversized_requests():
     assert c.post("/api/estop", content=b"{not json", headers=h).status_code == 400
     assert c.post("/api/estop", json={"engage": "yes"}, headers=h).status_code == 422
     assert c.post("/api/estop", content=b"x" * 10_000, headers=h).status_code == 413
+    chunks = (b"x" * 1000 for _ in range(10))              # streamed, no length declared
+    assert c.post("/api/estop", content=chunks, headers=h).status_code == 413
+    assert c.post("/api/estop", headers=h | {"content-length": "-5"}).status_code == 413
 
 
 def test_non_loopback_bind_needs_a_token():
@@ -83,3 +86,40 @@ def test_non_loopback_bind_needs_a_token():
     check_bind("0.0.0.0", "tok")
     with pytest.raises(DashboardSecurityError, match="refusing to bind 0.0.0.0"):
         check_bind("0.0.0.0", None)
+
+
+def test_live_page_and_stream():
+    """The page is self-contained (no external resource) and the SSE stream carries the
+    live snapshot the page draws."""
+    import json
+    import re
+
+    state = _state()
+    state.on_scores({"arm_roll": 0.9, "hand_clap": 0.1},
+                    {"x": 10.0, "y": 20.0, "visibility": 0.8, "width": 128, "height": 128})
+    state.on_frame(4, 2, bytes(range(8)))
+    c = TestClient(create_app(state, token="secret"))
+    r = c.get("/")
+    assert r.status_code == 200 and "EventSource(\"/api/stream\")" in r.text
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", r.text)     # nothing off the robot
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    live = state.live()
+    assert live["probs"]["arm_roll"] == 0.9 and live["target"]["x"] == 10.0
+    assert live["frame"] == {"w": 4, "h": 2, "data": "AAECAwQFBgc="}
+    json.dumps(live)                                      # what the stream sends each period
+
+
+def test_estop_not_confirmed_by_the_controller_is_an_error():
+    state = _state()
+    c = TestClient(create_app(state, token="secret", on_estop=lambda engage: False))
+    r = c.post("/api/estop", json={"engage": True}, headers={"Authorization": "Bearer secret"})
+    assert r.status_code == 503 and not state.estop
+
+
+def test_snn4_up_refuses_an_open_dashboard_without_token(capsys, monkeypatch):
+    from snn4_ros.cli import main
+
+    monkeypatch.delenv("SNN4_DASHBOARD_TOKEN", raising=False)
+    assert main(["up", "--duration", "1", "--dashboard", "0.0.0.0:18080"]) == 2
+    assert "refusing to bind 0.0.0.0 without a token" in capsys.readouterr().err
+    assert main(["up", "--duration", "1", "--dashboard", "nonsense"]) == 2

@@ -10,6 +10,8 @@ it:
 * ``GET /api/status`` JSON: rates, latency percentiles, backend, model card, last decision,
                      controller and e-stop state
 * ``POST /api/estop`` ``{"engage": true|false}`` with ``Authorization: Bearer TOKEN``
+* ``GET /api/stream`` server-sent events for the live page
+* ``GET /``          the live page (no external resources: the robot has no internet)
 
 Security: mutating endpoints need the bearer token (compared in constant time); no CORS
 headers; request bodies over 4 KiB are refused; ``check_bind`` refuses a non-loopback bind
@@ -18,15 +20,17 @@ without a token.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import json
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 MAX_BODY = 4096
 
@@ -66,12 +70,42 @@ class DashboardState:
     last_event_wall: float | None = None
     last_controller_wall: float | None = None
     spike_rate: dict = field(default_factory=dict)     # layer -> spikes per neuron and bin
+    nodes: dict = field(default_factory=dict)          # node -> {level, message, values}
+    probs: dict = field(default_factory=dict)          # class -> probability, last decision
+    target: dict | None = None                         # tracked target: x, y, visibility
+    command: dict = field(default_factory=lambda: {"linear": 0.0, "angular": 0.0})
+    frame: dict | None = None                          # last event frame: w, h, base64 mono8
 
     def __post_init__(self):
         self._lock = threading.Lock()
         self._lat = deque(maxlen=2000)
         self._e2e = deque(maxlen=2000)
         self._rate = deque(maxlen=120)                 # (wall, events_total)
+
+    def set_totals(self, events: int, packets: int, dropped: int, gaps: int) -> None:
+        """Absolute counters, as a node's diagnostics report them."""
+        with self._lock:
+            if events > self.events_total:
+                self.last_event_wall = time.monotonic()
+            self.events_total, self.packets_total = events, packets
+            self.packets_dropped_total, self.sequence_gaps_total = dropped, gaps
+            self._rate.append((time.monotonic(), self.events_total))
+
+    def on_scores(self, probs: dict, target: dict | None = None) -> None:
+        with self._lock:
+            self.probs = probs
+            if target is not None:
+                self.target = target
+
+    def on_frame(self, width: int, height: int, data: bytes) -> None:
+        import base64
+        with self._lock:
+            self.frame = {"w": width, "h": height, "data": base64.b64encode(data).decode()}
+
+    def on_node(self, name: str, level: str, message: str, values: dict) -> None:
+        with self._lock:
+            self.nodes[name] = {"level": level, "message": message, "values": values,
+                                "age_s": 0.0, "_t": time.monotonic()}
 
     def on_packet(self, events: int, dropped: int = 0, gaps: int = 0) -> None:
         with self._lock:
@@ -91,10 +125,13 @@ class DashboardState:
             if e2e_s is not None:
                 self._e2e.append(e2e_s)
 
-    def on_command(self, linear: float, angular: float, state: str) -> None:
+    def on_command(self, linear: float, angular: float, state: str | None = None,
+                   action: str | None = None) -> None:
         with self._lock:
             self.cmd_vel_nonzero_total += int(linear != 0 or angular != 0)
-            self.controller_state = state
+            if state is not None:
+                self.controller_state = state
+            self.command = {"linear": linear, "angular": angular, "action": action}
             self.last_controller_wall = time.monotonic()
 
     def readiness(self) -> list[str]:
@@ -123,6 +160,17 @@ class DashboardState:
             return list(self._lat), list(self._e2e)
 
     def status(self) -> dict:
+        """The status, computed at most every 50 ms however many clients ask (a dashboard
+        must not take CPU from the inference it reports on)."""
+        now = time.monotonic()
+        cached = getattr(self, "_status_cache", None)
+        if cached is not None and now - cached[0] < 0.05:
+            return cached[1]
+        out = self._status()
+        self._status_cache = (now, out)
+        return out
+
+    def _status(self) -> dict:
         import numpy as np
 
         lat, e2e = self.latencies()
@@ -133,8 +181,12 @@ class DashboardState:
             return {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99))} \
                 if v else None
         with self._lock:
+            now = time.monotonic()
+            nodes = {k: {kk: vv for kk, vv in v.items() if kk != "_t"} | {
+                "age_s": now - v["_t"]} for k, v in self.nodes.items()}
             return {
-                "ready": not why, "not_ready_because": why,
+                "ready": not why, "not_ready_because": why, "nodes": nodes,
+                "command": dict(self.command),
                 "backend": self.backend, "model": dict(self.model),
                 "events_total": self.events_total, "packets_total": self.packets_total,
                 "packets_dropped_total": self.packets_dropped_total,
@@ -146,6 +198,26 @@ class DashboardState:
                 "event_rate_hz": rate,
                 "inference_latency_s": pct(lat), "end_to_end_latency_s": pct(e2e),
             }
+
+    def live(self) -> dict:
+        """What the live page draws: the status plus scores, target and the event frame."""
+        out = dict(self.status())
+        with self._lock:
+            out.update(probs=dict(self.probs), target=self.target, frame=self.frame)
+        return out
+
+    def status_json(self) -> bytes:
+        """The status, encoded once per cache period (serialising per request would cost
+        the CPU that the cache saves)."""
+        st = self.status()
+        cached = getattr(self, "_json_cache", None)
+        if cached is None or cached[0] is not st:
+            cached = (st, json.dumps(st, default=float).encode())
+            self._json_cache = cached
+        return cached[1]
+
+    def invalidate(self) -> None:
+        self._status_cache = None
 
 
 def metrics_text(state: DashboardState) -> bytes:
@@ -182,21 +254,55 @@ def metrics_text(state: DashboardState) -> bytes:
     return generate_latest(reg)
 
 
-def create_app(state: DashboardState, token: str | None = None, on_estop=None):
-    """The FastAPI app. ``on_estop(engaged: bool)`` forwards the e-stop to the controller."""
+class BodyLimit:
+    """Refuses request bodies over MAX_BODY (declared or streamed) with 413. Plain ASGI:
+    Starlette's BaseHTTPMiddleware would double the per-request CPU of every poll."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return await _reply_413(send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > MAX_BODY:
+                    raise _TooLarge
+            return msg
+        try:
+            return await self.app(scope, limited, send)
+        except _TooLarge:
+            return await _reply_413(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _reply_413(send) -> None:
+    body = b'{"detail":"request body too large"}'
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(state: DashboardState, token: str | None = None, on_estop=None,
+               stream_period_s: float = 0.2):
+    """The FastAPI app. ``on_estop(engaged: bool) -> bool`` forwards the e-stop to the
+    controller (blocking is fine: it runs in a worker thread; False means not confirmed)."""
 
     app = FastAPI(title="snn4_ros", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return JSONResponse({"detail": "request body too large"}, status_code=413)
-        if request.method == "POST" and length is None:
-            body = await request.body()
-            if len(body) > MAX_BODY:
-                return JSONResponse({"detail": "request body too large"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit)
 
     @app.get("/healthz")
     def healthz():
@@ -213,7 +319,7 @@ def create_app(state: DashboardState, token: str | None = None, on_estop=None):
 
     @app.get("/api/status")
     def status():
-        return state.status()
+        return Response(state.status_json(), media_type="application/json")
 
     @app.post("/api/estop")
     async def estop(request: Request):
@@ -229,14 +335,35 @@ def create_app(state: DashboardState, token: str | None = None, on_estop=None):
         if not isinstance(body, dict) or not isinstance(body.get("engage"), bool):
             return JSONResponse({"detail": 'body must be {"engage": true|false}'},
                                 status_code=422)
-        state.estop = body["engage"]
         if on_estop is not None:
-            on_estop(body["engage"])
+            ok = await asyncio.get_running_loop().run_in_executor(None, on_estop,
+                                                                  body["engage"])
+            if ok is False:
+                return JSONResponse({"detail": "the controller did not confirm the e-stop"},
+                                    status_code=503)
+        state.estop = body["engage"]
+        state.invalidate()
         return {"estop": state.estop}
+
+    @app.get("/api/stream")
+    async def stream(request: Request):
+        """Server-sent events: the live snapshot every ``stream_period_s``."""
+        async def events():
+            while not await request.is_disconnected():
+                yield f"data: {json.dumps(state.live(), default=float)}\n\n"
+                await asyncio.sleep(stream_period_s)
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
 
     @app.get("/")
     def index():
-        return PlainTextResponse("snn4_ros: /healthz /readyz /metrics /api/status "
-                                 "(the live page comes with the dashboard issue)")
+        return HTMLResponse(_page(), headers={
+            "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' 'self'; "
+                                       "style-src 'unsafe-inline'; img-src 'self' data:"})
 
     return app
+
+
+def _page() -> str:
+    from importlib.resources import files
+    return (files("snn4_ros.dashboard") / "static" / "index.html").read_text()

@@ -269,6 +269,7 @@ class StreamingRunner:
         self.buffer: list[torch.Tensor] = []
         self.bins = 0
         self.timing = (0.0, 0.0)      # seconds of the last step: (spiking backbone, bridge+heads)
+        self.layer_sizes: list[int] = []   # neurons per backbone layer (per sample)
 
     @torch.no_grad()
     def step(self, frame: torch.Tensor) -> HybridOutput:
@@ -280,6 +281,8 @@ class StreamingRunner:
         for i, layer in enumerate(m.backbone):
             x, self.states[i] = layer.step(x, self.states[i])
             counts.append(x.sum(dim=(1, 2, 3)))
+            if len(self.layer_sizes) <= i:
+                self.layer_sizes.append(int(x[0].numel()))
         if m.attn is not None:
             x, self.attn_state = m.attn.step(x, self.attn_state)
         self.buffer.append(x)

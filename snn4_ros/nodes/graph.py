@@ -9,6 +9,10 @@ come with the ROS runtime issue.)
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -21,11 +25,23 @@ def _params(d: dict) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in d.items()]
 
 
+def start_dashboard(params: dict, remappings: dict | None = None) -> subprocess.Popen:
+    """The dashboard node as its own process (its HTTP clients never compete with the
+    inference for the interpreter lock); the token travels in the environment."""
+    args = [sys.executable, "-m", "snn4_ros.nodes.dashboard", "--ros-args"]
+    for k, v in params.items():
+        args += ["-p", f"{k}:={json.dumps(v) if isinstance(v, str) and not v else v}"]
+    for k, v in (remappings or {}).items():
+        args += ["-r", f"{k}:={v}"]
+    return subprocess.Popen(args, env=dict(os.environ))
+
+
 def run_graph(source: str | None = None, duration_s: float | None = None,
               params: dict | None = None, on_cmd=None, context=None,
-              graph: str = "perception", report=None) -> dict:
+              graph: str = "perception", report=None, dashboard: bool = False) -> dict:
     """Run the graph; ``on_cmd(command)`` sees every new controller command and
-    ``report(inference, controller, source)`` is called once a second."""
+    ``report(inference, controller, source)`` is called once a second. ``dashboard``
+    also starts the graph's ``dashboard`` node (its own process)."""
     from .controller import ControllerNode
     from .description import load_graph, node_parameters
     from .event_source import EventSourceNode
@@ -37,7 +53,11 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         params["event_source"]["source"] = source
     own = context is None
     if own:
-        rclpy.init()
+        # our own handlers: SIGTERM / SIGINT end the loop below while the context is still
+        # valid, so the zero command on the way out can be published
+        from rclpy.signals import SignalHandlerOptions
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        _raise_on_sigterm()
     kw = {"context": context} if context is not None else {}
 
     def remaps(name):
@@ -57,6 +77,10 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     for n in nodes:
         ex.add_node(n)
     inf, ctrl, src = nodes
+    dash = None
+    if dashboard:
+        dash = start_dashboard(params.get("dashboard", {}),
+                               (nodes_desc.get("dashboard") or {}).get("remappings"))
     t_end = None if duration_s is None else time.monotonic() + duration_s
     def spin():
         try:
@@ -71,6 +95,8 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     try:
         while t_end is None or time.monotonic() < t_end:
             time.sleep(0.02)
+            if not rclpy.ok(context=context):      # SIGTERM / SIGINT (docker stop, systemd)
+                break
             if report is not None and time.monotonic() - t_report >= 1.0:
                 t_report = time.monotonic()
                 report(inf, ctrl, src)
@@ -84,6 +110,12 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         pass
     finally:
         ctrl.stop_robot()
+        if dash is not None:
+            dash.terminate()
+            try:
+                dash.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                dash.kill()
         ex.shutdown(timeout_sec=1.0)
         spinner.join(timeout=2.0)
         summary = {"published": src.packets, "dropped": inf.dropped, "bins": inf.bins,
@@ -99,9 +131,26 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     return summary
 
 
+def _raise_on_sigterm() -> None:
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:          # not the main thread: the caller handles its own signals
+        pass
+
+
 def spin_node(node_cls, args=None) -> None:
-    """Entry point body of one node as its own process (``ros2 run snn4_ros NAME``)."""
-    rclpy.init(args=args)
+    """Entry point body of one node as its own process (``ros2 run snn4_ros NAME``).
+    SIGINT and SIGTERM end the spin with the context still valid: the controller's zero
+    command on the way out is really published."""
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    _raise_on_sigterm()
     node = node_cls()
     try:
         rclpy.spin(node)

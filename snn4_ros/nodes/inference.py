@@ -59,6 +59,9 @@ class InferenceNode(Node):
         self.pub_attn = self.create_publisher(Image, "/snn4/debug/attention", 2)
         self.last: tuple | None = None          # (class, confidence, target position)
         self.lat_ms: list[float] = []
+        self._lat_new: list[float] = []          # since the last diagnostics message
+        self._spikes: np.ndarray | None = None   # spike counts per layer since then
+        self._spike_bins = 0
         self.last_packet_wall: float | None = None
         self.queue_size = declare(self, "queue_size", 256, "packets buffered before the oldest "
                                   "is dropped", 1, 100000)
@@ -122,8 +125,13 @@ class InferenceNode(Node):
         for r in results:
             self._publish(r.output, msg.header)
             self._debug_images(r.frame, r.output, msg.header)
+            counts = np.array([float(c[0]) for c in r.output.spikes])
+            self._spikes = counts if self._spikes is None else self._spikes + counts
+            self._spike_bins += 1
         if results:
-            self.lat_ms.append((time.perf_counter() - t0) * 1e3)
+            ms = (time.perf_counter() - t0) * 1e3
+            self.lat_ms.append(ms)
+            self._lat_new.append(ms)
 
     def _debug_images(self, frame: np.ndarray, out, header) -> None:
         if self.pub_frame.get_subscription_count():
@@ -175,16 +183,28 @@ class InferenceNode(Node):
         msg = "no event packets" if stale else ("bad input counted" if bad else "running")
         lat = np.percentile(self.lat_ms, [50, 99]) if self.lat_ms else (float("nan"),) * 2
         self.lat_ms = self.lat_ms[-1000:]
+        recent, self._lat_new = self._lat_new, []
+        sizes = self.pipeline.runner.layer_sizes
+        rates = {}
+        if self._spikes is not None and self._spike_bins and len(sizes) == len(self._spikes):
+            rates = {f"spike_rate.L{i}": f"{c / (self._spike_bins * n):.5f}"
+                     for i, (c, n) in enumerate(zip(self._spikes, sizes))}
+        self._spikes, self._spike_bins = None, 0
         publish_diagnostics(self, self.diag_pub, [diagnostic(
             self, "inference", level[0], msg,
-            {"model": self.card["preset"], "backend": f"{self.backend}:{self.device}",
+            {"model": self.card["preset"], "model_name": self.model_name,
+             "backend": f"{self.backend}:{self.device}",
+             "model_geometry": "{}x{}".format(*self.pipeline.model_geometry),
              "bins": self.bins, "events": st.events, "packets": st.packets,
              "seq_gaps": st.seq_gaps, "skipped_packets": st.skipped_packets,
              "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
              "dropped_packets": self.dropped, "queue": len(self._queue),
              "processing_errors": self.errors,
              "time_regressions": st.time_regressions, "last_error": st.last_error,
-             "latency_p50_ms": f"{lat[0]:.2f}", "latency_p99_ms": f"{lat[1]:.2f}"})])
+             "latency_p50_ms": f"{lat[0]:.2f}", "latency_p99_ms": f"{lat[1]:.2f}",
+             # every packet -> decision latency since the last message (histograms downstream)
+             "latency_ms_recent": ";".join(f"{v:.3f}" for v in recent[-200:]),
+             **rates})])
 
 
 def main(args=None) -> None:

@@ -1,0 +1,200 @@
+"""``dashboard`` node: the HTTP health/metrics endpoints and the live page, fed by topics.
+
+Subscribes to ``/diagnostics`` (counters, latency samples, spike rates, controller state),
+``/snn4/gesture``, ``/snn4/tracks``, ``cmd_vel`` and ``/snn4/debug/event_frame`` (the
+inference node renders that image only while someone subscribes), and calls the
+controller's ``~/estop`` service for the page's e-stop button. It serves the FastAPI app of
+``snn4_ros.dashboard`` with uvicorn in a thread.
+
+It is its own process in ``snn4 up --dashboard`` as under ``ros2 launch``: HTTP clients
+then never compete with the inference for the interpreter lock, and a dashboard that falls
+over cannot take the controller with it. The token comes from ``token_file`` or the
+``SNN4_DASHBOARD_TOKEN`` environment variable, never from a parameter (parameters are
+readable by anyone on the ROS graph).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from ..dashboard.app import DashboardState, check_bind, create_app
+from .common import GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare
+
+LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+
+
+def read_token(path: str) -> str | None:
+    if path:
+        with open(path) as f:
+            tok = f.read().strip()
+        if not tok:
+            raise ValueError(f"token file {path} is empty")
+        return tok
+    return os.environ.get("SNN4_DASHBOARD_TOKEN") or None
+
+
+def model_card_summary(name: str, preset: str | None) -> dict:
+    """Headline fields of the model card (when this machine has the checkpoint)."""
+    out = {"preset": preset, "name": name or None}
+    try:
+        from ..models.checkpoint import load_card
+        from ..models.zoo import find_model
+
+        card = load_card(find_model(name))
+    except Exception:          # another machine's model: the preset is all we know
+        return out
+    out.update({k: card[k] for k in ("parameters", "classes", "created") if k in card})
+    out["metrics"] = card.get("metrics", {})
+    return out
+
+
+class DashboardNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("dashboard", **kwargs)
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import Twist
+        from sensor_msgs.msg import Image
+        from std_srvs.srv import SetBool
+        from vision_msgs.msg import Classification, Detection2DArray
+
+        self.host = declare(self, "host", "127.0.0.1", "HTTP bind address (a non-loopback "
+                            "address needs a token)")
+        self.port = declare(self, "port", 8080, "HTTP port", 0, 65535)
+        token_file = declare(self, "token_file", "", "file holding the bearer token for "
+                             "mutating endpoints (else SNN4_DASHBOARD_TOKEN)")
+        freshness = declare(self, "freshness_s", 2.5, "events must have arrived this recently "
+                            "for /readyz", 0.1, 60.0)
+        estop_srv = declare(self, "estop_service", "/gesture_controller/estop",
+                            "the controller's SetBool e-stop service")
+        nice = declare(self, "nice", 10, "CPU niceness added to this process: HTTP clients "
+                       "yield to perception and control", 0, 19)
+        if nice:
+            os.nice(nice)
+        self.token = read_token(token_file)
+        check_bind(self.host, self.token)
+        self.state = DashboardState(freshness_s=freshness)
+        self.geometry = (128, 128)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
+        self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
+        self.create_subscription(Detection2DArray, TRACKS_TOPIC, self._on_det, RESULT_QOS)
+        self.create_subscription(Twist, "cmd_vel", self._on_cmd, 10)
+        self.create_subscription(Image, "/snn4/debug/event_frame", self._on_frame, QoSProfile(
+            depth=2, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self.estop_client = self.create_client(SetBool, estop_srv)
+        app = create_app(self.state, self.token, on_estop=self._estop)
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host=self.host, port=self.port, log_level="warning", access_log=False,
+            limit_concurrency=200, timeout_keep_alive=5))
+        self.server.install_signal_handlers = lambda: None     # rclpy owns the signals
+        self._http = threading.Thread(target=self.server.run, daemon=True)
+        self._http.start()
+        t_end = time.monotonic() + 10
+        while not self.server.started and self._http.is_alive() and time.monotonic() < t_end:
+            time.sleep(0.02)
+        if not self.server.started:
+            raise RuntimeError(f"dashboard could not listen on {self.host}:{self.port}")
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://{self.host}:{port}/"
+        self.get_logger().info(f"dashboard on {self.url}"
+                               + ("" if self.token else " (no token: e-stop disabled)"))
+
+    def destroy_node(self):
+        self.server.should_exit = True
+        self._http.join(timeout=3.0)
+        return super().destroy_node()
+
+    # ------------------------------------------------------------ topics -> state
+    def _on_diag(self, msg) -> None:
+        for st in msg.status:
+            values = {kv.key: kv.value for kv in st.values}
+            node = st.name.split(":")[0]
+            level = LEVELS.get(st.level[0] if isinstance(st.level, bytes) else int(st.level),
+                               "?")
+            self.state.on_node(node, level, st.message, {k: v for k, v in values.items()
+                                                         if k != "latency_ms_recent"})
+            if "bins" in values and "backend" in values:             # the inference node
+                self._from_inference(values)
+            if "nonzero_commands" in values:                         # the controller
+                self.state.controller_state = values.get("state", "?")
+                self.state.estop = values.get("estop") == "True"
+                self.state.last_controller_wall = time.monotonic()
+        self.state.invalidate()
+
+    def _from_inference(self, v: dict) -> None:
+        s = self.state
+        s.set_totals(int(v["events"]), int(v["packets"]), int(v.get("dropped_packets", 0)),
+                     int(v.get("seq_gaps", 0)))
+        s.backend = v.get("backend", s.backend)
+        if s.model.get("preset") != v.get("model") or "name" not in s.model:
+            s.model = model_card_summary(v.get("model_name", ""), v.get("model"))
+        if "model_geometry" in v:
+            w, _, h = v["model_geometry"].partition("x")
+            self.geometry = (int(w), int(h))
+        for ms in filter(None, v.get("latency_ms_recent", "").split(";")):
+            s._lat.append(float(ms) / 1e3)
+        s.spike_rate = {k.split(".", 1)[1]: float(x) for k, x in v.items()
+                        if k.startswith("spike_rate.")}
+
+    def _on_cls(self, msg) -> None:
+        if not msg.results:
+            return
+        top = max(msg.results, key=lambda r: r.score)
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        now = self.get_clock().now().nanoseconds * 1e-9
+        e2e = now - stamp if 0 <= now - stamp < 60 else None     # stamps on this clock only
+        with self.state._lock:
+            self.state.decisions[top.class_id] = self.state.decisions.get(top.class_id, 0) + 1
+            self.state.last_decision = {"class": top.class_id, "confidence": float(top.score),
+                                        "time": time.time()}
+            if e2e is not None:
+                self.state._e2e.append(e2e)
+        self.state.on_scores({r.class_id: float(r.score) for r in msg.results})
+
+    def _on_det(self, msg) -> None:
+        for d in msg.detections:
+            if d.results:
+                self.state.on_scores(self.state.probs, {
+                    "x": d.bbox.center.position.x, "y": d.bbox.center.position.y,
+                    "visibility": float(d.results[0].hypothesis.score),
+                    "width": self.geometry[0], "height": self.geometry[1]})
+
+    def _on_cmd(self, msg) -> None:
+        self.state.on_command(msg.linear.x, msg.angular.z)
+
+    def _on_frame(self, msg) -> None:
+        if msg.encoding == "mono8" and msg.step == msg.width:
+            self.state.on_frame(msg.width, msg.height, bytes(msg.data))
+
+    # ------------------------------------------------------------ HTTP -> controller
+    def _estop(self, engage: bool) -> bool:
+        """Blocking (runs in the HTTP worker pool): call the controller's e-stop service."""
+        from std_srvs.srv import SetBool
+
+        if not self.estop_client.wait_for_service(timeout_sec=2.0):
+            self.get_logger().error("e-stop requested but the controller's service is absent")
+            return False
+        fut = self.estop_client.call_async(SetBool.Request(data=bool(engage)))
+        t_end = time.monotonic() + 2.0
+        while not fut.done() and time.monotonic() < t_end:
+            time.sleep(0.01)
+        ok = fut.done() and fut.result() is not None and fut.result().success
+        self.get_logger().warn(f"e-stop {'engaged' if engage else 'released'} from the "
+                               f"dashboard" if ok else "e-stop request not confirmed")
+        return bool(ok)
+
+
+def main(args=None) -> None:
+    from .graph import spin_node
+
+    spin_node(DashboardNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The live page in a real browser (Debian's headless Chromium through Playwright) while
+`snn4 up --dashboard` runs the synthetic graph; the e-stop button stops the robot.
+
+The screenshot is kept in out/test-artifacts/dashboard.png.
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_text(page, selector, pred, timeout=20.0, ex=None):
+    """Poll an element's text (the page's CSP forbids Playwright's eval-based waits)."""
+    t_end = time.monotonic() + timeout
+    while True:
+        text = page.inner_text(selector)
+        if pred(text):
+            return text
+        assert time.monotonic() < t_end, f"{selector} stayed {text!r}"
+        if ex is not None:
+            ex.spin_once(timeout_sec=0.05)
+        else:
+            time.sleep(0.05)
+
+
+def _int(text):
+    return int(text.replace(",", ""))
+
+
+@pytest.fixture
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        msg = f"{CHROMIUM} missing (tools/ensure_browser.sh installs Debian's chromium)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return CHROMIUM
+
+
+@pytest.mark.timeout(180)
+def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path):
+    from geometry_msgs.msg import Twist
+    from playwright.sync_api import sync_playwright
+
+    port, domain = _free_port(), 40 + os.getpid() % 50
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
+    env.pop("SNN4_DASHBOARD_TOKEN", None)
+    up = subprocess.Popen([sys.executable, "-m", "snn4_ros.cli", "up", "--duration", "90",
+                           "--dashboard", f"127.0.0.1:{port}", "--dashboard-token-file",
+                           str(token)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = rclpy.create_node("cmd_vel_watch", context=ctx)
+    cmds = []
+    node.create_subscription(Twist, "cmd_vel",
+                             lambda m: cmds.append((time.monotonic(), m.linear.x, m.angular.z)),
+                             50)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    url = f"http://127.0.0.1:{port}/"
+    art = ROOT / "out" / "test-artifacts"
+    art.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            t_end = time.monotonic() + 60
+            while True:                                   # the graph takes a few seconds
+                try:
+                    page.goto(url, timeout=2000)
+                    break
+                except Exception:
+                    assert up.poll() is None, up.stdout.read()
+                    assert time.monotonic() < t_end, "dashboard never answered"
+                    ex.spin_once(timeout_sec=0.5)
+            wait_text(page, "#ready", lambda t: t == "ready", 60, ex)
+            n0 = _int(page.inner_text("#ndec"))
+            wait_text(page, "#ndec", lambda t: _int(t) > n0 + 10, 20, ex)   # numbers change
+            wait_text(page, "#rate", lambda t: _int(t) > 1000, 20, ex)
+            assert page.inner_text("#model") == "hybridnet-s"
+            assert re.match(r"[a-z_]+ \(\d\.\d\d\)", page.inner_text("#decision"))
+            assert len(page.query_selector_all("#probs .bar")) == 11
+            assert len(page.query_selector_all("#spikes .bar")) >= 2
+            assert "snn4_inference" in page.inner_text("#nodes")
+            # wait for the robot to move, so that the e-stop has something to stop
+            t_end = time.monotonic() + 40
+            while not any(lin or ang for _, lin, ang in cmds[-25:]):
+                ex.spin_once(timeout_sec=0.05)
+                assert time.monotonic() < t_end, "the robot never moved"
+            # wrong token: refused, nothing changes
+            page.fill("#token", "wrong")
+            page.click("#estop")
+            wait_text(page, "#estopmsg", lambda t: t.startswith("401"), 10, ex)
+            assert page.inner_text("#estopstate") == "released"
+            page.fill("#token", "s3cret-token")
+            page.click("#estop")
+            wait_text(page, "#estopmsg", lambda t: t == "e-stop engaged", 10, ex)
+            t_stop = time.monotonic()
+            wait_text(page, "#estopstate", lambda t: t == "ENGAGED", 10, ex)
+            while time.monotonic() < t_stop + 2.0:
+                ex.spin_once(timeout_sec=0.05)
+            after = [(lin, ang) for t, lin, ang in cmds if t > t_stop + 0.2]
+            assert len(after) > 20 and all(c == (0.0, 0.0) for c in after)
+            assert page.inner_text("#cstate") == "estop"
+            page.screenshot(path=str(art / "dashboard.png"), full_page=True)
+            browser.close()
+    finally:
+        up.terminate()
+        try:
+            up.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            up.kill()
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    assert (art / "dashboard.png").stat().st_size > 20_000
