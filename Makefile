@@ -8,12 +8,15 @@ STAMP := $(VENV)/.snn4-deps.stamp
 # pip prints one warning per package for this machine's unused local index folders; hide them.
 QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: venv demo test bench bench-env models clean help
+.PHONY: venv demo test bench bench-env models clean help lava-env lava-check
+LOIHI_MODEL ?= models/hybridnet_gesture_loihi
 help:
 	@echo "make demo   - the ROS 2 perception graph on the synthetic DVS (snn4 up)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - run the benchmarks in bench/ (installs the peer frameworks)"
 	@echo "make models - retrain the shipped models in models/ (~25 min on 2 cores)"
+	@echo "make lava-env   - the Lava venv (Python 3.10, lava-nc, numpy<2) in hw/.lava-venv"
+	@echo "make lava-check - torch fixed-point emulation vs Lava, spike train by spike train"
 
 $(STAMP): requirements.txt constraints.txt setup.py setup.cfg
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +31,20 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/snn4 up --dashboard 127.0.0.1:8080
 
-test: venv
+lava-env:
+	@tools/lava_env.sh
+
+# the shipped Loihi model on real (DVS128 AEDAT4, the evt3 bag) and synthetic clips, through
+# Lava's Sparse and Conv processes; the last line reads `bit-exact: MATCHED/TOTAL`
+lava-check: venv lava-env
+	@mkdir -p out
+	$(BIN)/snn4 loihi export --model $(LOIHI_MODEL) --check-inputs out/lava_check.npz \
+	  --real $(wildcard ../shared/data/aedat4_dvs128/*.aedat4) ../shared/data/rosbag2/evt3_trigger \
+	  --synthetic synthetic:1:2
+	hw/.lava-venv/bin/python hw/lava_run.py check out/lava_check.npz $(LOIHI_MODEL) --connection conv
+	hw/.lava-venv/bin/python hw/lava_run.py check out/lava_check.npz $(LOIHI_MODEL)
+
+test: venv lava-env
 	@tools/ensure_browser.sh
 	$(BIN)/python -m pytest -q tests
 
@@ -41,6 +57,7 @@ bench: bench-env
 	$(BIN)/python bench/nmnist_peers.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/dashboard_load.py
+	$(BIN)/python bench/lava.py
 
 models: venv
 	tools/train_models.sh all

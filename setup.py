@@ -17,6 +17,8 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/models", glob("models/*.safetensors") + glob("models/*.json")),
+        ("share/" + package_name + "/hw", glob("hw/*.py") + glob("hw/*.txt")),
+        ("share/" + package_name + "/hw/snn4_lava", glob("hw/snn4_lava/*.py")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -31,6 +31,16 @@ def launch_setup(context, *args, **kwargs):
         if spec.get("optional") and not (name == "dashboard" and dashboard):
             continue
         params = dict(spec.get("parameters") or {})
+        if spec.get("lava"):             # the Lava bridge: Python 3.10, its own venv
+            from launch.actions import ExecuteProcess
+            from snn4_ros.models.zoo import find_model
+            from snn4_ros.nodes.lava_env import bridge_command
+
+            cmd, env = bridge_command(find_model(params["model"]),
+                                      params.get("board_host", ""))
+            actions.append(ExecuteProcess(cmd=cmd, additional_env={"PYTHONPATH": ""},
+                                          output="screen", name=name))
+            continue
         if name == "event_source":
             params["realtime"] = realtime
             if source:

@@ -56,8 +56,11 @@ class GeometryError(ValueError):
 
 class PerceptionPipeline:
     def __init__(self, net: HybridNet, device: str = "cpu", rescale: bool = True,
-                 strict: bool = False):
+                 strict: bool = False, backbone=None):
+        """``backbone(frame [1, C, H, W], stamp_ns) -> (last-stage spikes, layer counts)``
+        replaces the local spiking backbone (the Lava bridge for ``backend:=lava``)."""
         self.net = net.to(device).eval()
+        self.remote_backbone = backbone
         self.device = device
         self.rescale = rescale
         self.runner = StreamingRunner(self.net)
@@ -79,9 +82,10 @@ class PerceptionPipeline:
         for enc in ("evt3", "libcaer_cmp"):
             PacketDecoder(strict=False).decode(PacketEncoder(enc, 8, 8).encode(ev))
         c = self.net.cfg
-        self.runner.step(torch.zeros(1, c.in_channels, c.input_height, c.input_width,
-                                     device=self.device))
-        self.runner.reset()
+        if self.remote_backbone is None:      # the remote backbone keeps its own state
+            self.runner.step(torch.zeros(1, c.in_channels, c.input_height, c.input_width,
+                                         device=self.device))
+            self.runner.reset()
 
     def _check_geometry(self, pkt: Packet) -> tuple[int, int]:
         geom = (int(pkt.width), int(pkt.height))
@@ -120,7 +124,15 @@ class PerceptionPipeline:
         self.timing = (t_win - t_dec, time.perf_counter() - t_win)
         out = []
         for f in frames:
-            o = self.runner.step(torch.from_numpy(f[None]).to(self.device))
-            out.append(BinResult(f, o, *self.runner.timing))
+            x = torch.from_numpy(f[None]).to(self.device)
+            if self.remote_backbone is None:
+                o = self.runner.step(x)
+                out.append(BinResult(f, o, *self.runner.timing))
+            else:
+                t0 = time.perf_counter()
+                spikes, counts = self.remote_backbone(x, pkt.stamp_ns)
+                t1 = time.perf_counter()
+                o = self.runner.heads_step(spikes.to(self.device), counts)
+                out.append(BinResult(f, o, t1 - t0, time.perf_counter() - t1))
             self.bins += 1
         return out

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shipped models in models/ (CPU, 2 cores: about 25 minutes in all).
-#   tools/train_models.sh [nmnist|gesture|all]
+#   tools/train_models.sh [nmnist|gesture|loihi|all]   (loihi: ~15 min more)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SNN4=.venv/bin/snn4
@@ -46,5 +46,25 @@ card["training_data"] = (
     "block of 11 clips on its own simulated sensor; validation 30 per class (seed 1), test 30 per "
     "class (seed 2) on sensors never seen in training")
 json.dump(card, open("models/hybridnet_gesture_synth.json", "w"), indent=2)
+PY
+fi
+
+if [ "$what" = loihi ] || [ "$what" = all ]; then
+  # the Loihi 2 profile: float training (CUBA-LIF in Lava's update order, no batch norm in the
+  # backbone), then fixed point: conversion + 3 epochs of quantisation-aware training whose
+  # forward pass is Lava's integer arithmetic; the Lava export is written next to it
+  $SNN4 train --dataset synthetic:150 --val synthetic:30:1 --preset hybridnet-loihi \
+    --epochs 25 --augment-shift 2 --seed 0 --out out/loihi_float --quiet
+  $SNN4 loihi quantize --model out/loihi_float --out models/hybridnet_gesture_loihi \
+    --dataset synthetic:150 --val synthetic:30:1 --qat-epochs 3
+  $SNN4 eval --model out/loihi_float --dataset synthetic:30:2 --record
+  $SNN4 eval --model models/hybridnet_gesture_loihi --dataset synthetic:30:2 --record
+  .venv/bin/python - <<'PY'
+import json
+card = json.load(open("models/hybridnet_gesture_loihi.json"))
+flt = json.load(open("out/loihi_float.json"))
+card["reproduce"] = "tools/train_models.sh loihi"
+card["float_model_test_evaluation"] = flt.get("evaluations", [])[-1:]
+json.dump(card, open("models/hybridnet_gesture_loihi.json", "w"), indent=2)
 PY
 fi

@@ -134,6 +134,8 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
         "stage_latency_ms": stages,
         "synops_per_decision_mean": syn_mean,
         "energy_estimate": {
+            "snn_loihi_uj_per_decision": syn_mean * PJ_PER_SYNOP_LOIHI * 1e-6,
+            "ann_gpu_fp32_uj_per_decision": macs * PJ_PER_MAC_FP32 * 1e-6,
             "snn_loihi_uj_per_s": syn_mean * bins_per_s * PJ_PER_SYNOP_LOIHI * 1e-6,
             "ann_gpu_fp32_uj_per_s": macs * bins_per_s * PJ_PER_MAC_FP32 * 1e-6,
             "note": "estimates for the spiking backbone only: Loihi 23.6 pJ per synaptic "

@@ -149,6 +149,8 @@ def write_html(path: Path, metrics: dict, traces: list[ReplayTrace]) -> None:
                  ("wrong-action commands / min", m["wrong_commands_per_min"])]
     e = m["energy_estimate"]
     head += [("synops per decision (mean)", m["synops_per_decision_mean"]),
+             ("energy estimate per decision, Loihi (uJ)", e["snn_loihi_uj_per_decision"]),
+             ("energy estimate per decision, fp32 ANN (uJ)", e["ann_gpu_fp32_uj_per_decision"]),
              ("energy estimate, Loihi (uJ/s)", e["snn_loihi_uj_per_s"]),
              ("energy estimate, fp32 ANN (uJ/s)", e["ann_gpu_fp32_uj_per_s"])]
     stages = "".join(

@@ -31,7 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import SDSA, SpikingConv
+from .loihi import LoihiConv
 from .neurons import make_neuron
+from .surrogate import Surrogate
 
 DVS_GESTURE_CLASSES = ("hand_clap", "right_hand_wave", "left_hand_wave", "right_arm_cw",
                        "right_arm_ccw", "left_arm_cw", "left_arm_ccw", "arm_roll", "air_drums",
@@ -84,6 +86,10 @@ PRESETS = {
     "hybridnet-s": dict(),
     "hybridnet-s-sdsa": dict(preset="hybridnet-s-sdsa", sdsa=True),
     "hybridnet-xs": dict(preset="hybridnet-xs", channels=(8, 16, 32), window=12),
+    # the spiking backbone restricted to what Loihi 2 runs (binary input spikes, conv +
+    # CUBA-LIF, no batch norm, 8-bit weights, 12-bit decays); bridge and heads on the host
+    "hybridnet-loihi": dict(preset="hybridnet-loihi", neuron="loihi",
+                            neuron_kwargs={"du": 2047, "dv": 1024}, channels=(16, 32, 32)),
     "hybridnet-nmnist": dict(preset="hybridnet-nmnist", input_width=34, input_height=34,
                              channels=(16, 32, 64), strides=(1, 2, 2), window=10,
                              classes=tuple(str(i) for i in range(10)), tracking=False,
@@ -152,8 +158,13 @@ class HybridNet(nn.Module):
         mk = lambda: make_neuron(cfg.neuron, cfg.surrogate, cfg.surrogate_alpha,  # noqa: E731
                                  **cfg.neuron_kwargs)
         layers, c_in = [], cfg.in_channels
-        for c, s in zip(cfg.channels, cfg.strides):
-            layers.append(SpikingConv(c_in, c, mk(), 3, s))
+        for i, (c, s) in enumerate(zip(cfg.channels, cfg.strides)):
+            if cfg.neuron == "loihi":            # the Loihi 2 profile (models/loihi.py)
+                kw = {k: v for k, v in cfg.neuron_kwargs.items() if k in ("du", "dv")}
+                layers.append(LoihiConv(c_in, c, 3, s, surrogate=Surrogate(
+                    cfg.surrogate, cfg.surrogate_alpha), binary_input=i == 0, **kw))
+            else:
+                layers.append(SpikingConv(c_in, c, mk(), 3, s))
             c_in = c
         self.backbone = nn.ModuleList(layers)
         self.attn = SDSA(c_in, mk) if cfg.sdsa else None
@@ -273,26 +284,37 @@ class StreamingRunner:
 
     @torch.no_grad()
     def step(self, frame: torch.Tensor) -> HybridOutput:
-        m = self.model
-        m.check_input(frame, per_step=True)
+        self.model.check_input(frame, per_step=True)
         t0 = time.perf_counter()
-        x = frame
-        counts = []
-        for i, layer in enumerate(m.backbone):
+        x, counts = self.backbone_step(frame)
+        t1 = time.perf_counter()
+        out = self.heads_step(x, counts)
+        self.timing = (t1 - t0, time.perf_counter() - t1)
+        return out
+
+    @torch.no_grad()
+    def backbone_step(self, frame: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """The spiking part of one step: last stage's spikes and every layer's counts."""
+        x, counts = frame, []
+        for i, layer in enumerate(self.model.backbone):
             x, self.states[i] = layer.step(x, self.states[i])
             counts.append(x.sum(dim=(1, 2, 3)))
             if len(self.layer_sizes) <= i:
                 self.layer_sizes.append(int(x[0].numel()))
+        return x, counts
+
+    @torch.no_grad()
+    def heads_step(self, x: torch.Tensor, counts: list) -> HybridOutput:
+        """The host part of one step, given the backbone's spikes (computed here, or by the
+        Lava bridge for ``backend:=lava``): attention, the window buffer, bridge and heads."""
+        m = self.model
         if m.attn is not None:
             x, self.attn_state = m.attn.step(x, self.attn_state)
         self.buffer.append(x)
         if len(self.buffer) > m.cfg.window:
             self.buffer.pop(0)
         self.bins += 1
-        t1 = time.perf_counter()
-        out = HybridOutput(*m.bridge_heads(torch.stack(self.buffer)), counts)
-        self.timing = (t1 - t0, time.perf_counter() - t1)
-        return out
+        return HybridOutput(*m.bridge_heads(torch.stack(self.buffer)), counts)
 
     @torch.no_grad()
     def decide(self, frames: torch.Tensor, threshold: float = 0.9, min_bins: int = 1):

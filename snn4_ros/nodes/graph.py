@@ -36,6 +36,18 @@ def start_dashboard(params: dict, remappings: dict | None = None) -> subprocess.
     return subprocess.Popen(args, env=dict(os.environ))
 
 
+def start_bridge(params: dict) -> subprocess.Popen:
+    """The Lava bridge node for ``backend: lava`` (Python 3.10, its own venv and process)."""
+    from ..models.zoo import find_model
+    from .lava_env import bridge_command
+
+    inf = params.get("snn4_inference", {})
+    bp = params.get("lava_bridge", {})
+    args, env = bridge_command(find_model(bp.get("model") or inf.get("model")),
+                               bp.get("board_host", ""))
+    return subprocess.Popen(args, env=env)
+
+
 def run_graph(source: str | None = None, duration_s: float | None = None,
               params: dict | None = None, on_cmd=None, context=None,
               graph: str = "perception", report=None, dashboard: bool = False) -> dict:
@@ -66,6 +78,9 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         return {"cli_args": ["--ros-args", *args]} if args else {}
 
     src_p = params.get("event_source", {})
+    bridge = None
+    if params.get("snn4_inference", {}).get("backend") == "lava":
+        bridge = start_bridge(params)     # the Lava venv's process, before the client node
     nodes = [InferenceNode(parameter_overrides=_params(params.get("snn4_inference", {})),
                            **remaps("snn4_inference"), **kw),
              ControllerNode(parameter_overrides=_params(params.get("gesture_controller", {})),
@@ -126,6 +141,12 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
             ex.remove_node(n)
             n.destroy_node()
         ex.shutdown()
+        if bridge is not None:            # after the client node: no half-answered bins
+            bridge.terminate()
+            try:
+                bridge.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                bridge.kill()
         if own:
             rclpy.shutdown()
     return summary

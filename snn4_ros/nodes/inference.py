@@ -35,16 +35,31 @@ class InferenceNode(Node):
 
         self.model_name = declare(self, "model", "hybridnet_gesture_synth",
                                   "shipped model name or checkpoint path")
-        self.backend = declare(self, "backend", "torch", "torch (lava: see the Loihi bridge)")
+        self.backend = declare(self, "backend", "torch", "torch (this process, cpu or cuda) "
+                               "or lava (the spiking backbone in the Lava bridge node)")
         self.device = declare(self, "device", "cpu", "cpu or cuda")
         self.threads = declare(self, "threads", 1, "torch CPU threads", 1, 64)
-        if self.backend != "torch":
-            raise ValueError(f"backend {self.backend!r} is not available in this node")
+        if self.backend not in ("torch", "lava"):
+            raise ValueError(f"backend {self.backend!r}: choose torch or lava")
         torch.set_num_threads(self.threads)
         net, self.card = checkpoint.load(find_model(self.model_name))
         self.rescale = declare(self, "rescale", True, "map other sensor sizes onto the model's "
                                "(centred crop to its aspect ratio, then scaling)")
-        self.pipeline = PerceptionPipeline(net, self.device, rescale=self.rescale)
+        remote = None
+        if self.backend == "lava":
+            from ..models.loihi import check_loihi
+            from .lava_client import LavaClient
+
+            check_loihi(net)              # a clear list of what does not map onto Loihi 2
+            c = net.cfg
+            h, w = c.input_height, c.input_width
+            for st in c.strides:
+                h, w = -(-h // st), -(-w // st)
+            remote = self.lava = LavaClient(self, (c.channels[-1], h, w), declare(
+                self, "lava_timeout_s", 2.0, "wait this long for the bridge's answer", 0.01,
+                60.0))
+        self.pipeline = PerceptionPipeline(net, self.device, rescale=self.rescale,
+                                           backbone=remote)
         self.net = self.pipeline.net
         self.pipeline.warm_up()
         self.sub = self.create_subscription(EventPacket, declare(
@@ -193,7 +208,8 @@ class InferenceNode(Node):
         publish_diagnostics(self, self.diag_pub, [diagnostic(
             self, "inference", level[0], msg,
             {"model": self.card["preset"], "model_name": self.model_name,
-             "backend": f"{self.backend}:{self.device}",
+             "backend": f"{self.backend}:{self.device}" if self.backend == "torch"
+             else "lava:bridge",
              "model_geometry": "{}x{}".format(*self.pipeline.model_geometry),
              "bins": self.bins, "events": st.events, "packets": st.packets,
              "seq_gaps": st.seq_gaps, "skipped_packets": st.skipped_packets,
