@@ -4,7 +4,6 @@ against the torch fixed-point backend, and clear errors."""
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 

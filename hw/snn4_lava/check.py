@@ -64,7 +64,8 @@ def main(argv=None) -> int:
         print(f"  {str(names[i]):<48} {'MATCH' if ok else 'DIFF '} {spikes:7d} spikes"
               + ("" if ok else "  " + "; ".join(diffs)), flush=True)
     tt = data.get("torch_step_s")
-    print(f"per step: Lava fixed_pt simulation ({args.connection}) {np.median(step_s) * 1e3:.2f} ms (median; "
+    print(f"per step: Lava fixed_pt simulation ({args.connection}) "
+          f"{np.median(step_s) * 1e3:.2f} ms (median; "
           f"start-up {np.median(startup) * 1e3:.0f} ms per network)"
           + (f", torch emulation {float(tt) * 1e3:.2f} ms" if tt is not None else ""))
     print(f"bit-exact: {matched}/{n}")

@@ -283,6 +283,25 @@ class BodyLimit:
             return await _reply_413(send)
 
 
+class StatusFastPath:
+    """``GET /api/status`` straight from the cached JSON bytes, below FastAPI's routing:
+    the endpoint fleets poll, answered for a fraction of the CPU (bench/dashboard_load.py)."""
+
+    def __init__(self, app, state: DashboardState):
+        self.app, self.state = app, state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET" \
+                and scope["path"] == "/api/status":
+            body = self.state.status_json()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -303,6 +322,7 @@ def create_app(state: DashboardState, token: str | None = None, on_estop=None,
     app = FastAPI(title="snn4_ros", docs_url=None, redoc_url=None, openapi_url=None)
 
     app.add_middleware(BodyLimit)
+    app.add_middleware(StatusFastPath, state=state)
 
     @app.get("/healthz")
     def healthz():

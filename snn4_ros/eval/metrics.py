@@ -12,8 +12,8 @@ Definitions (they are the report's, stated once here):
 * ``onset_latency_ms`` -- interval start to the first confident correct decision;
 * a *command episode* is a maximal run of non-zero commands of one action;
   ``false_commands_per_min`` counts episodes starting outside every labelled interval,
-  per minute of labelled recording; ``wrong_commands_per_min`` those starting inside an interval whose gesture maps to another
-  action;
+  per minute of labelled recording; ``wrong_commands_per_min`` those starting inside an
+  interval whose gesture maps to another action;
 * ``real_time_factor`` -- recording duration / replay wall time (> 1: faster than real time).
 """
 
