@@ -67,6 +67,26 @@ def _clients(url: str, n: int, hz: float, seconds: float) -> None:
     asyncio.run(run())
 
 
+def _dashboard_pid(port: int) -> int | None:
+    """The dashboard node's process (a child of `snn4 up`), found by its command line."""
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"snn4_ros.nodes.dashboard" in cmd and f"port:={port}".encode() in cmd:
+                return int(d.name)
+    return None
+
+
+def _cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return float("nan")
+    fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--phase-s", type=float, default=15.0)
@@ -122,11 +142,15 @@ def main() -> None:
             raise RuntimeError("the graph did not become ready")
         time.sleep(0.5)
     time.sleep(3.0)                                    # past the warm-up
+    dash_pid = _dashboard_pid(port)
+    cpu = {"idle": 0.0, "load": 0.0}
+    wall = {"idle": 0.0, "load": 0.0}
     phases = {"idle": [], "load": []}
     stats = []
     for _ in range(args.rounds):
         for kind in ("idle", "load"):
             t0 = time.monotonic()
+            c0 = _cpu_s(dash_pid)
             if kind == "load":
                 p = subprocess.run(["nice", "-n", "19", sys.executable, __file__,
                                     "--load-worker", url, str(args.clients), str(args.hz),
@@ -135,6 +159,8 @@ def main() -> None:
             else:
                 time.sleep(args.phase_s)
             t1 = time.monotonic()
+            cpu[kind] += _cpu_s(dash_pid) - c0
+            wall[kind] += t1 - t0
             time.sleep(1.2)                            # the last diagnostics of the phase
             phases[kind].extend(v for t, v in samples if t0 + 1.0 < t <= t1 + 1.0)
     up.terminate()
@@ -147,13 +173,16 @@ def main() -> None:
     out["p50_ratio"] = out["load"]["p50_ms"] / out["idle"]["p50_ms"]
     out["requests"] = {k: sum(s[k] for s in stats) for k in ("ok", "bad", "err")}
     out["requests_per_s"] = out["requests"]["ok"] / (args.rounds * args.phase_s)
+    out["dashboard_cpu_cores"] = {k: cpu[k] / wall[k] for k in cpu}
     print(f"inference latency (packet -> decision), {args.clients} clients x {args.hz:g} Hz "
           f"on /api/status ({out['requests_per_s']:.0f} req/s served, "
           f"{out['requests']['bad'] + out['requests']['err']} failed):")
     for k in ("idle", "load"):
         print(f"  {k:<5} p50 {out[k]['p50_ms']:6.2f} ms  p99 {out[k]['p99_ms']:6.2f} ms  "
               f"(n={out[k]['n']})")
-    print(f"  p99 ratio load/idle {out['p99_ratio']:.3f}, p50 ratio {out['p50_ratio']:.3f}")
+    print(f"  p99 ratio load/idle {out['p99_ratio']:.3f}, p50 ratio {out['p50_ratio']:.3f}; "
+          f"dashboard process CPU {out['dashboard_cpu_cores']['idle']:.2f} cores idle, "
+          f"{out['dashboard_cpu_cores']['load']:.2f} loaded")
     print(json.dumps(out))
 
 

@@ -73,11 +73,7 @@ def main() -> None:
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("lava_bench", context=ctx)
-    c = net.cfg
-    h, w = c.input_height, c.input_width
-    for s in c.strides:
-        h, w = -(-h // s), -(-w // s)
-    client = LavaClient(node, (c.channels[-1], h, w), timeout_s=10.0)
+    client = LavaClient(node, net.feature_shape(), timeout_s=10.0)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     import threading

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import missing
 
 from snn4_ros.models import checkpoint
 from snn4_ros.models.hybridnet import HybridNet, StreamingRunner, preset_config
@@ -23,10 +24,7 @@ LAVA_PY = ROOT / "hw" / ".lava-venv" / "bin" / "python"
 @pytest.fixture(scope="module")
 def lava_python():
     if not LAVA_PY.exists():
-        msg = f"{LAVA_PY} missing: `make lava-env` creates it (make test does)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing(f"{LAVA_PY} missing: `make lava-env` creates it (make test does)")
     return LAVA_PY
 
 

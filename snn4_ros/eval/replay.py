@@ -25,7 +25,7 @@ from ..events import PacketEncoder
 from ..events.bags import bag_topics, choose_event_topic, iter_bag
 from ..events.codecs import Packet
 from ..events.errors import CorruptDataError, EventDataError
-from ..events.sources import detect_format, read_recording
+from ..events.sources import detect_format, read_recording, time_chunks
 from ..models.hybridnet import HybridNet
 from ..perception import Decision, GeometryError, PerceptionPipeline
 from .labels import Interval
@@ -129,17 +129,10 @@ def iter_messages(path: str | Path, opts: ReplayOptions, trace: ReplayTrace
         return
     ea, _, _ = read_recording(path, strict=opts.strict)
     enc = PacketEncoder("mono", ea.width, ea.height)
-    t = ea.events["t"]
-    if not len(t):
-        return
-    step = opts.packet_us * 1000
-    edges = np.searchsorted(t, np.arange(t[0], t[-1] + step, step), side="left")
-    edges = np.append(edges, len(t))
-    for a, b in zip(edges[:-1], edges[1:]):
-        if b > a:
-            trace.messages += 1
-            stamp = int(t[a])
-            yield stamp, enc.encode(ea.events[a:b], stamp_ns=stamp)
+    for ev in time_chunks(ea.events, opts.packet_us):
+        trace.messages += 1
+        stamp = int(ev["t"][0])
+        yield stamp, enc.encode(ev, stamp_ns=stamp)
 
 
 class TraceRecorder:

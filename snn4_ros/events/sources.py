@@ -141,12 +141,18 @@ def _raw_chunks(spec: str, chunk_us: int, topic, strict, seed) -> Iterator[Chunk
         yield from iter_camera(arg or None)
         return
     ea, _, _ = read_recording(spec, topic, strict)
-    t = ea.events["t"]
+    for ev in time_chunks(ea.events, chunk_us):
+        yield Chunk(ev, ea.width, ea.height)
+
+
+def time_chunks(events: np.ndarray, chunk_us: int) -> Iterator[np.ndarray]:
+    """Consecutive non-empty slices of ``chunk_us`` of time-sorted events."""
+    t = events["t"]
     if not len(t):
         return
     step = chunk_us * 1000
-    edges = np.searchsorted(t, np.arange(t[0], t[-1] + step, step), side="left")
-    edges = np.append(edges, len(t))
+    edges = np.append(np.searchsorted(t, np.arange(t[0], t[-1] + step, step), side="left"),
+                      len(t))
     for a, b in zip(edges[:-1], edges[1:]):
         if b > a:
-            yield Chunk(ea.events[a:b], ea.width, ea.height)
+            yield events[a:b]

@@ -236,6 +236,13 @@ class HybridNet(nn.Module):
     def param_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def feature_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the last backbone stage's spikes, per sample and bin."""
+        h, w = self.cfg.input_height, self.cfg.input_width
+        for s in self.cfg.strides:
+            h, w = -(-h // s), -(-w // s)
+        return self.cfg.channels[-1], h, w
+
     def neuron_count(self) -> int:
         """Spiking neurons in the backbone (per sample and time bin)."""
         h, w = self.cfg.input_height, self.cfg.input_width

@@ -51,11 +51,7 @@ class InferenceNode(Node):
             from .lava_client import LavaClient
 
             check_loihi(net)              # a clear list of what does not map onto Loihi 2
-            c = net.cfg
-            h, w = c.input_height, c.input_width
-            for st in c.strides:
-                h, w = -(-h // st), -(-w // st)
-            remote = self.lava = LavaClient(self, (c.channels[-1], h, w), declare(
+            remote = self.lava = LavaClient(self, net.feature_shape(), declare(
                 self, "lava_timeout_s", 2.0, "wait this long for the bridge's answer", 0.01,
                 60.0))
         self.pipeline = PerceptionPipeline(net, self.device, rescale=self.rescale,
