@@ -116,14 +116,20 @@ class DashboardState:
             self.last_event_wall = time.monotonic()
             self._rate.append((self.last_event_wall, self.events_total))
 
-    def on_decision(self, cls: str, confidence: float, latency_s: float,
+    def on_decision(self, cls: str, confidence: float, latency_s: float | None = None,
                     e2e_s: float | None = None) -> None:
         with self._lock:
             self.decisions[cls] = self.decisions.get(cls, 0) + 1
             self.last_decision = {"class": cls, "confidence": confidence, "time": time.time()}
-            self._lat.append(latency_s)
+            if latency_s is not None:
+                self._lat.append(latency_s)
             if e2e_s is not None:
                 self._e2e.append(e2e_s)
+
+    def add_latencies(self, seconds: list[float]) -> None:
+        """Inference latencies reported in bulk (the inference node's diagnostics)."""
+        with self._lock:
+            self._lat.extend(seconds)
 
     def on_command(self, linear: float, angular: float, state: str | None = None,
                    action: str | None = None) -> None:

@@ -137,8 +137,8 @@ class DashboardNode(Node):
         if "model_geometry" in v:
             w, _, h = v["model_geometry"].partition("x")
             self.geometry = (int(w), int(h))
-        for ms in filter(None, v.get("latency_ms_recent", "").split(";")):
-            s._lat.append(float(ms) / 1e3)
+        s.add_latencies([float(ms) / 1e3 for ms in
+                         filter(None, v.get("latency_ms_recent", "").split(";"))])
         s.spike_rate = {k.split(".", 1)[1]: float(x) for k, x in v.items()
                         if k.startswith("spike_rate.")}
 
@@ -149,12 +149,7 @@ class DashboardNode(Node):
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         now = self.get_clock().now().nanoseconds * 1e-9
         e2e = now - stamp if 0 <= now - stamp < 60 else None     # stamps on this clock only
-        with self.state._lock:
-            self.state.decisions[top.class_id] = self.state.decisions.get(top.class_id, 0) + 1
-            self.state.last_decision = {"class": top.class_id, "confidence": float(top.score),
-                                        "time": time.time()}
-            if e2e is not None:
-                self.state._e2e.append(e2e)
+        self.state.on_decision(top.class_id, float(top.score), e2e_s=e2e)
         self.state.on_scores({r.class_id: float(r.score) for r in msg.results})
 
     def _on_det(self, msg) -> None:
