@@ -261,3 +261,48 @@ def test_diagnostics_report_faults_and_staleness(ros):
     assert "invalid scores" in seen[key_c][1]
     assert seen[key_i][0] == DiagnosticStatus.STALE            # no event packets yet
     assert seen[key_i][2]["model"] == "hybridnet-s" and "latency_p99_ms" in seen[key_i][2]
+
+
+def test_controller_process_publishes_zero_on_sigterm(ros):
+    """A moving robot, then SIGTERM to the controller's own process (docker stop, systemd):
+    the last command on cmd_vel is a zero, published on the way out."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from geometry_msgs.msg import Twist
+    from vision_msgs.msg import Classification, ObjectHypothesis
+
+    ctx, ex = ros
+    node = rclpy.create_node("sigterm_test", context=ctx)
+    cmds = []
+    node.create_subscription(Twist, "cmd_vel", lambda m: cmds.append(
+        (time.monotonic(), m.linear.x, m.angular.z)), 100)
+    pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
+    ex.add_node(node)
+    exe = Path(sys.executable).parent / "gesture_controller"
+    proc = subprocess.Popen([str(exe)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert spin_until(ex, lambda: pub.get_subscription_count() > 0 and cmds, 30)
+        msg = Classification()
+        msg.results = [ObjectHypothesis(class_id="left_hand_wave", score=0.97)]
+        t_end = time.monotonic() + 10
+        while not (cmds and cmds[-1][2] != 0.0):          # turning left
+            pub.publish(msg)
+            spin_until(ex, lambda: False, 0.04)
+            assert time.monotonic() < t_end, "the robot never moved"
+        for _ in range(5):
+            pub.publish(msg)
+            spin_until(ex, lambda: False, 0.04)
+        assert cmds[-1][2] != 0.0
+        t_kill = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        spin_until(ex, lambda: False, 0.5)
+        after = [c for c in cmds if c[0] > t_kill]
+        assert after and after[-1][1:] == (0.0, 0.0)
+        assert proc.returncode in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -113,8 +113,12 @@ class ControllerNode(Node):
             self.pub.publish(tw)
 
     def stop_robot(self) -> None:
-        """Publish a zero command (shutdown)."""
+        """Publish a zero command (shutdown), and wait until the subscribers have it: a
+        writer destroyed right after publishing can take its last sample with it."""
+        from rclpy.duration import Duration
+
         self._send(0.0, 0.0)
+        self.pub.wait_for_all_acked(Duration(seconds=0.5))
 
 
 def main(args=None) -> None:
