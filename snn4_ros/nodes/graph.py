@@ -33,7 +33,19 @@ def start_dashboard(params: dict, remappings: dict | None = None) -> subprocess.
         args += ["-p", f"{k}:={json.dumps(v) if isinstance(v, str) and not v else v}"]
     for k, v in (remappings or {}).items():
         args += ["-r", f"{k}:={v}"]
-    return subprocess.Popen(args, env=dict(os.environ))
+    return subprocess.Popen(args, env=dict(os.environ), preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In a child process: get SIGTERM when `snn4 up` dies, even by SIGKILL (Linux), so no
+    dashboard or bridge outlives its graph."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def start_bridge(params: dict) -> subprocess.Popen:
@@ -45,7 +57,7 @@ def start_bridge(params: dict) -> subprocess.Popen:
     bp = params.get("lava_bridge", {})
     args, env = bridge_command(find_model(bp.get("model") or inf.get("model")),
                                bp.get("board_host", ""))
-    return subprocess.Popen(args, env=env)
+    return subprocess.Popen(args, env=env, preexec_fn=_die_with_parent)
 
 
 def run_graph(source: str | None = None, duration_s: float | None = None,
@@ -173,11 +185,20 @@ def spin_node(node_cls, args=None) -> None:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     _raise_on_sigterm()
     node = node_cls()
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
     try:
-        rclpy.spin(node)
+        while True:
+            # a bounded wait: with rclpy's own signal handling off, Python's handlers only
+            # run between waits (an idle node would never notice SIGTERM otherwise)
+            ex.spin_once(timeout_sec=0.25)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        import signal
+        # a second signal (Ctrl-C, then the parent's terminate) must not cut the shutdown short
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         if hasattr(node, "stop_robot"):
             try:
                 node.stop_robot()            # zero on the way out
