@@ -10,9 +10,8 @@ from snn4_ros.dashboard.app import (DashboardSecurityError, DashboardState, chec
 
 def _state():
     s = DashboardState(freshness_s=5.0, model={"preset": "hybridnet-s"})
-    for _ in range(10):
-        s.on_packet(1000, gaps=0)
-    s.on_packet(500, dropped=2, gaps=1)
+    s.set_totals(events=10_000, packets=10, dropped=0, gaps=0)      # as diagnostics report
+    s.set_totals(events=10_500, packets=11, dropped=2, gaps=1)
     s.on_decision("arm_roll", 0.97, 0.004, 0.009)
     s.on_decision("arm_roll", 0.99, 0.005, 0.011)
     s.on_decision("hand_clap", 0.91, 0.003)

@@ -107,15 +107,6 @@ class DashboardState:
             self.nodes[name] = {"level": level, "message": message, "values": values,
                                 "age_s": 0.0, "_t": time.monotonic()}
 
-    def on_packet(self, events: int, dropped: int = 0, gaps: int = 0) -> None:
-        with self._lock:
-            self.events_total += events
-            self.packets_total += 1
-            self.packets_dropped_total += dropped
-            self.sequence_gaps_total += gaps
-            self.last_event_wall = time.monotonic()
-            self._rate.append((self.last_event_wall, self.events_total))
-
     def on_decision(self, cls: str, confidence: float, latency_s: float | None = None,
                     e2e_s: float | None = None) -> None:
         with self._lock:

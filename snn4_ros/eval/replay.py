@@ -25,7 +25,7 @@ from ..events import PacketEncoder
 from ..events.bags import bag_topics, choose_event_topic, iter_bag
 from ..events.codecs import Packet
 from ..events.errors import CorruptDataError, EventDataError
-from ..events.sources import detect_format, read_recording, time_chunks
+from ..events.sources import Pacer, detect_format, read_recording, time_chunks
 from ..models.hybridnet import HybridNet
 from ..perception import Decision, GeometryError, PerceptionPipeline
 from .labels import Interval
@@ -207,14 +207,10 @@ def replay(path: str | Path, net: HybridNet, opts: ReplayOptions | None = None,
     period_ns = int(1e9 / opts.tick_hz)
     next_tick = None
     t_wall0 = time.perf_counter()
-    t_data0 = None
+    pacer = Pacer(opts.rate)
     done = 0
     for stamp, pkt in iter_messages(path, opts, trace):
-        if opts.rate:
-            t_data0 = stamp if t_data0 is None else t_data0
-            lag = (stamp - t_data0) / 1e9 / opts.rate - (time.perf_counter() - t_wall0)
-            if lag > 0:
-                time.sleep(lag)
+        pacer.pace(stamp)
         if next_tick is None:
             next_tick = stamp
         while next_tick <= stamp:              # the node's timer, on the bag's clock

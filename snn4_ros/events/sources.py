@@ -102,26 +102,39 @@ class Chunk:
     label: dict | None = None
 
 
+class Pacer:
+    """Keeps data time (ns stamps) in step with the wall clock, ``rate`` x real time (None:
+    as fast as possible). ``pace(t_ns)`` sleeps as needed and returns the data seconds since
+    the first stamp. One pacing for live sources and both replays."""
+
+    def __init__(self, rate: float | None = 1.0):
+        self.rate = rate
+        self.t_wall0 = time.monotonic()
+        self.t_data0: int | None = None
+
+    def pace(self, t_ns: int) -> float:
+        if self.t_data0 is None:
+            self.t_data0, self.t_wall0 = t_ns, time.monotonic()
+        elapsed = (t_ns - self.t_data0) / 1e9
+        if self.rate:
+            lag = elapsed / self.rate - (time.monotonic() - self.t_wall0)
+            if lag > 0:
+                time.sleep(lag)
+        return elapsed
+
+
 def iter_source(spec: str, chunk_us: int = 1000, realtime: bool = False,
                 duration_s: float | None = None, topic: str | None = None,
                 strict: bool = True, seed: int | None = None) -> Iterator[Chunk]:
     """Chunks of about ``chunk_us`` of events from any source; paced to the wall clock if
     ``realtime`` (the simulator is paced, recordings are replayed at their own speed)."""
-    t_wall0 = time.monotonic()
-    t_data0: int | None = None
+    pacer = Pacer(1.0 if realtime else None)
     for chunk in _raw_chunks(spec, chunk_us, topic, strict, seed):
         if len(chunk.events) or chunk.label:
             t_end = int(chunk.events["t"][-1]) if len(chunk.events) else \
                 int(chunk.label.get("t_ns", 0)) if chunk.label else 0
-            if t_data0 is None:
-                t_data0 = t_end
-            elapsed_data = (t_end - t_data0) / 1e9
-            if duration_s is not None and elapsed_data > duration_s:
+            if duration_s is not None and pacer.pace(t_end) > duration_s:
                 return
-            if realtime:
-                lag = elapsed_data - (time.monotonic() - t_wall0)
-                if lag > 0:
-                    time.sleep(lag)
         yield chunk
 
 

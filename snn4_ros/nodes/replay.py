@@ -24,6 +24,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from ..events import PacketDecoder
+from ..events.sources import Pacer
 from ..eval.replay import ReplayOptions, ReplayTrace, TraceRecorder, iter_messages, model_facts
 from ..perception import Decision
 from .common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, packet_to_msg
@@ -103,15 +104,11 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
         published = 0
         counter = PacketDecoder(strict=False)
         t_wall0 = time.perf_counter()
-        t_data0 = None
+        pacer = Pacer(opts.rate)
         for stamp, pkt in iter_messages(path, opts, trace):
             _wait(lambda: published - inf.processed < window, 30.0, "the inference node",
                   period=0.0002)
-            if opts.rate:
-                t_data0 = stamp if t_data0 is None else t_data0
-                lag = (stamp - t_data0) / 1e9 / opts.rate - (time.perf_counter() - t_wall0)
-                if lag > 0:
-                    time.sleep(lag)
+            pacer.pace(stamp)
             c = Clock()
             c.clock.sec, c.clock.nanosec = stamp // 1_000_000_000, stamp % 1_000_000_000
             clock.publish(c)
