@@ -133,7 +133,8 @@ def iter_source(spec: str, chunk_us: int = 1000, realtime: bool = False,
         if len(chunk.events) or chunk.label:
             t_end = int(chunk.events["t"][-1]) if len(chunk.events) else \
                 int(chunk.label.get("t_ns", 0)) if chunk.label else 0
-            if duration_s is not None and pacer.pace(t_end) > duration_s:
+            elapsed = pacer.pace(t_end)
+            if duration_s is not None and elapsed > duration_s:
                 return
         yield chunk
 
