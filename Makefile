@@ -19,7 +19,8 @@ help:
 	@echo "make lava-check - torch fixed-point emulation vs Lava, spike train by spike train"
 
 $(STAMP): requirements.txt constraints.txt setup.py setup.cfg
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
+	@echo "installing the Python dependencies into $(VENV) (requirements.txt, torch CPU pinned)"
 	$(BIN)/pip install -q -U pip $(QUIET_PIP)
 	$(BIN)/pip install -q -c constraints.txt -r requirements.txt $(QUIET_PIP)
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
@@ -27,6 +28,7 @@ $(STAMP): requirements.txt constraints.txt setup.py setup.cfg
 
 venv: $(STAMP)
 	@tools/build_interfaces.sh $(VENV)
+	@tools/ros2_tools.sh $(VENV)
 
 demo: venv
 	$(BIN)/snn4 up --dashboard 127.0.0.1:8080
