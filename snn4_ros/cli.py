@@ -34,6 +34,8 @@ def _cmd_inspect(args) -> int:
     print(f"{info['path']}\n  format     {info['format']}"
           + (f" ({info['msgtype']}, encoding {info['encoding']}, topic {info['topic']}, "
              f"{info['messages']} messages)" if "messages" in info else ""))
+    for note in info.get("notes", []):
+        print(f"  note       {note}")
     print(f"  sensor     {info['width']} x {info['height']}")
     print(f"  events     {info['events']:,} ({info['on']:,} ON, {info['off']:,} OFF), "
           f"{info['triggers']} triggers")

@@ -69,24 +69,111 @@ class BagTopic:
     messages: int
 
 
-def _open(path: Path):
+def _known_types() -> set[str]:
+    """Message types read with our own definitions, whatever a bag embeds."""
+    return set(typestore().fielddefs)
+
+
+def _bag_reader_class():
     from rosbags.highlevel import AnyReader
+    from rosbags.interfaces import MessageDefinitionFormat
+    from rosbags.typesys import Stores, get_types_from_idl, get_typestore
+
+    class BagReader(AnyReader):
+        """AnyReader whose types come from our definitions first.
+
+        rosbag2 embeds message definitions in MCAP as ros2msg or as rosidl's IDL (``ros2idl``,
+        with ``@verbatim`` comments and ``#include`` lines rosbags cannot parse). The types
+        this project reads (EventPacket, the EventArrays, its own outputs, the standard
+        messages) never depend on that text: they are registered from their .msg definitions.
+        Other types use the embedded definition when it parses; when it does not, only their
+        own topics stay unreadable (named in ``unparsed``).
+        """
+
+        unparsed: dict[str, str]
+
+        def _open(self) -> None:
+            from rosbags.typesys import get_types_from_msg
+
+            for reader in self.readers:
+                self.stack.enter_context(reader)
+            typs = dict(typestore().fielddefs)
+            known = set(typs)
+            self.unparsed = {}
+            conns = [c for r in self.readers for c in r.connections]
+            for c in conns:
+                if c.msgtype in known or c.msgdef.format == MessageDefinitionFormat.NONE:
+                    continue
+                try:
+                    if c.msgdef.format == MessageDefinitionFormat.MSG:
+                        typs.update(get_types_from_msg(c.msgdef.data, c.msgtype))
+                    else:
+                        sep = "=" * 80 + "\n"
+                        for part in c.msgdef.data.split(sep):
+                            if part.startswith("IDL: "):
+                                part = part.split("\n", 1)[1]
+                            if part.strip():
+                                typs.update(get_types_from_idl(part))
+                except Exception as exc:        # keep the rest of the bag readable
+                    self.unparsed[c.msgtype] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            store = get_typestore(Stores.EMPTY)
+            store.register(typs)
+            self.connections = conns
+            self.typestore = store
+
+    return BagReader
+
+
+def _open(path: Path):
+    """An open reader for any bag layout; ``reader.notes`` says what had to be fixed."""
+    from .bag_layout import resolve_rosbag2
 
     if not path.exists():
         raise EventDataError("no such bag", where=str(path))
+    res = None
     try:
-        reader = AnyReader([path], default_typestore=typestore())
+        if path.suffix.lower() == ".bag" and path.is_file():
+            paths, notes = [path], []
+        else:
+            res = resolve_rosbag2(path)
+            paths, notes = res.paths, res.notes
+        reader = _bag_reader_class()(paths, default_typestore=typestore())
         reader.open()
+    except EventDataError:
+        raise
     except Exception as exc:  # rosbags raises several types for broken bags
+        if res is not None:
+            res.cleanup()
         raise CorruptDataError(f"cannot open bag: {type(exc).__name__}: {exc}",
                                where=str(path)) from None
+    reader.notes = notes
+    if res is not None and res.tmp is not None:
+        close = reader.close
+
+        def close_and_clean():
+            try:
+                close()
+            finally:
+                res.cleanup()
+        reader.close = close_and_clean
     return reader
+
+
+def _topics(reader) -> list[BagTopic]:
+    """One entry per topic (a bag read file by file has one connection per file)."""
+    out: dict[str, BagTopic] = {}
+    for c in reader.connections:
+        if c.topic in out:
+            out[c.topic].messages += c.msgcount
+        else:
+            out[c.topic] = BagTopic(c.topic, c.msgtype, c.msgcount)
+    return list(out.values())
 
 
 def bag_topics(path: str | Path) -> list[BagTopic]:
     reader = _open(Path(path))
     try:
-        return [BagTopic(c.topic, c.msgtype, c.msgcount) for c in reader.connections]
+        return _topics(reader)
     finally:
         reader.close()
 
@@ -136,17 +223,21 @@ class BagMessage:
     error: str | None = None
 
 
-def iter_bag(path: str | Path, topic: str | None = None) -> Iterator[BagMessage]:
+def iter_bag(path: str | Path, topic: str | None = None, notes: list | None = None
+             ) -> Iterator[BagMessage]:
     """Event messages of one topic, in log-time order, not yet decoded for EventPackets.
 
     A message that does not deserialize comes with ``error`` set; a storage that breaks
     (corrupted chunk, truncated file) raises CorruptDataError naming the last good message.
+    What had to be fixed to open the bag (its layout) is appended to ``notes``.
     """
     path = Path(path)
     reader = _open(path)
+    if notes is not None:
+        notes.extend(reader.notes)
     try:
         chosen = choose_event_topic(
-            [BagTopic(c.topic, c.msgtype, c.msgcount) for c in reader.connections], topic, str(path))
+            _topics(reader), topic, str(path))
         conns = [c for c in reader.connections if c.topic == chosen.topic]
         i = -1
         try:
@@ -188,9 +279,9 @@ def read_bag(path: str | Path, topic: str | None = None, strict: bool = True
     path = Path(path)
     dec = PacketDecoder(strict=strict)
     parts: list[EventArray] = []
-    info = {"messages": 0, "encoding": None, "topic": None, "msgtype": None}
+    info = {"messages": 0, "encoding": None, "topic": None, "msgtype": None, "notes": []}
     try:
-        for bm in iter_bag(path, topic):
+        for bm in iter_bag(path, topic, info["notes"]):
             info["messages"] += 1
             where = f"{path}: message {bm.index}"
             if bm.error is not None:

@@ -28,14 +28,15 @@ def detect_format(path: str | Path) -> str:
     """The format name of a recording, from its suffix or folder layout."""
     p = Path(path)
     if p.is_dir():
-        if (p / "metadata.yaml").exists() or any(p.glob("*.db3")) or any(p.glob("*.mcap")):
+        if (p / "metadata.yaml").exists() or any(
+                any(p.glob(f"*{s}")) for s in (".db3", ".mcap", ".db3.zstd", ".mcap.zstd")):
             return "rosbag2"
         raise EventDataError("folder is not a ROS 2 bag (no metadata.yaml, .db3 or .mcap)",
                              where=str(p))
     if not p.exists():
         raise EventDataError("no such file", where=str(p))
     suf = p.suffix.lower()
-    if suf in (".db3", ".mcap"):
+    if suf in (".db3", ".mcap") or p.name.lower().endswith((".db3.zstd", ".mcap.zstd")):
         return "rosbag2"
     if suf == ".bag":
         return "rosbag1"
@@ -84,7 +85,7 @@ def inspect_recording(path: str | Path, topic: str | None = None, strict: bool =
     out["duration_s"] = ((ea.t_last_ns - ea.t_first_ns) / 1e9) if len(ea) else 0.0
     if "messages" in info:
         out.update(messages=info["messages"], topic=info["topic"], msgtype=info["msgtype"],
-                   encoding=info["encoding"])
+                   encoding=info["encoding"], notes=info.get("notes", []))
     out["stats"] = stats.as_dict()
     if len(ea):
         out["sum_x"] = int(ea.events["x"].sum(dtype=np.int64))
