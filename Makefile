@@ -57,7 +57,7 @@ bench: bench-env
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/model.py
 	$(BIN)/python bench/nmnist_peers.py
-	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/replay_throughput.py
 	$(BIN)/python bench/dashboard_load.py
 	$(BIN)/python bench/lava.py
 

@@ -29,11 +29,11 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
-            "snn4 = snn4_ros.cli:main",
-            "event_source = snn4_ros.nodes.event_source:main",
-            "snn4_inference = snn4_ros.nodes.inference:main",
-            "gesture_controller = snn4_ros.nodes.controller:main",
-            "dashboard = snn4_ros.nodes.dashboard:main",
+            "snn4 = snn4_ros.app.cli:main",
+            "event_source = snn4_ros.ros.event_source_node:main",
+            "snn4_inference = snn4_ros.ros.inference_node:main",
+            "gesture_controller = snn4_ros.ros.controller_node:main",
+            "dashboard = snn4_ros.ros.dashboard_node:main",
         ],
     },
 )

@@ -75,7 +75,7 @@ def _dashboard_pid(port: int) -> int | None:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            if b"snn4_ros.nodes.dashboard" in cmd and f"port:={port}".encode() in cmd:
+            if b"snn4_ros.ros.dashboard_node" in cmd and f"port:={port}".encode() in cmd:
                 return int(d.name)
     return None
 
@@ -110,7 +110,7 @@ def main() -> None:
     domain = 60 + os.getpid() % 30
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
     total = 40 + 2 * args.rounds * (args.phase_s + 4)
-    up = subprocess.Popen([sys.executable, "-m", "snn4_ros.cli", "up", "--duration",
+    up = subprocess.Popen([sys.executable, "-m", "snn4_ros.app.cli", "up", "--duration",
                            str(total), "--dashboard", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ctx = rclpy.Context()

@@ -35,7 +35,7 @@ def _packets(rate_ev_s: float, seconds: float, seed: int = 0):
     """Pre-encoded evt3 packets of 2 ms each (encoding is not part of the measured path), one
     continuous sensor stream: the first 0.3 s are the warm-up."""
     from snn4_ros.events import PacketEncoder, make_events
-    from snn4_ros.nodes.common import packet_to_msg
+    from snn4_ros.ros.common import packet_to_msg
 
     rng = np.random.default_rng(seed)
     n = int(rate_ev_s * 0.002)
@@ -67,7 +67,7 @@ def run(rate: float, seconds: float, cross: bool) -> dict:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from snn4_ros.nodes.common import EVENTS_PUB_QOS, EVENTS_TOPIC
+    from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC
 
     msgs = _packets(rate, seconds)
     warm, msgs = msgs[:150], msgs[150:]
@@ -97,8 +97,8 @@ def run(rate: float, seconds: float, cross: bool) -> dict:
                                    "stamped:=true"], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.STDOUT)]
     else:
-        from snn4_ros.nodes.controller import ControllerNode
-        from snn4_ros.nodes.inference import InferenceNode
+        from snn4_ros.ros.controller_node import ControllerNode
+        from snn4_ros.ros.inference_node import InferenceNode
         inf = InferenceNode(context=ctx)
         ctrl = ControllerNode(context=ctx, parameter_overrides=[Parameter("stamped", value=True)])
         ex.add_node(inf)

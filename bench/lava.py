@@ -39,7 +39,7 @@ def main() -> None:
     from snn4_ros.models import checkpoint
     from snn4_ros.models.loihi_tools import check_clips
     from snn4_ros.models.loihi import write_check_file
-    from snn4_ros.nodes.lava_env import bridge_command, clean_env, hw_dir, lava_python
+    from snn4_ros.ros.lava_env import bridge_command, clean_env, hw_dir, lava_python
 
     torch.set_num_threads(1)
     net, _ = checkpoint.load(args.model)
@@ -63,7 +63,7 @@ def main() -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from snn4_ros.nodes.lava_client import LavaClient
+    from snn4_ros.ros.lava_client import LavaClient
 
     domain = 70 + os.getpid() % 20
     cmd, env = bridge_command(Path(args.model).resolve())

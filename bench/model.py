@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snn4_ros.models.layers import SpikingConv  # noqa: E402
 from snn4_ros.models.neurons import LIF  # noqa: E402
-from snn4_ros.models.runtime import tune_allocator  # noqa: E402
+from snn4_ros.models.allocator import tune_allocator  # noqa: E402
 from snn4_ros.models.surrogate import Surrogate  # noqa: E402
 
 T, C_IN, H, W, N_CLS = 16, 2, 64, 64, 11

@@ -24,9 +24,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from snn4_ros.models.data import nmnist_data  # noqa: E402
+from snn4_ros.models.datasets import nmnist_data  # noqa: E402
 from snn4_ros.models.hybridnet import preset_config  # noqa: E402
-from snn4_ros.models.runtime import tune_allocator  # noqa: E402
+from snn4_ros.models.allocator import tune_allocator  # noqa: E402
 
 
 def main():

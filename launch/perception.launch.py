@@ -34,7 +34,7 @@ def launch_setup(context, *args, **kwargs):
         if spec.get("lava"):             # the Lava bridge: Python 3.10, its own venv
             from launch.actions import ExecuteProcess
             from snn4_ros.models.zoo import find_model
-            from snn4_ros.nodes.lava_env import bridge_command
+            from snn4_ros.ros.lava_env import bridge_command
 
             cmd, env = bridge_command(find_model(params["model"]),
                                       params.get("board_host", ""))

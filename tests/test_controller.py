@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from snn4_ros.control import ControllerConfig, GestureController
+from snn4_ros.runtime.control import ControllerConfig, GestureController
 
 
 def at(c, t):

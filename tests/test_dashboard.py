@@ -116,7 +116,7 @@ def test_estop_not_confirmed_by_the_controller_is_an_error():
 
 
 def test_snn4_up_refuses_an_open_dashboard_without_token(capsys, monkeypatch):
-    from snn4_ros.cli import main
+    from snn4_ros.app.cli import main
 
     monkeypatch.delenv("SNN4_DASHBOARD_TOKEN", raising=False)
     assert main(["up", "--duration", "1", "--dashboard", "0.0.0.0:18080"]) == 2

@@ -64,7 +64,7 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
     token.write_text("s3cret-token\n")
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
     env.pop("SNN4_DASHBOARD_TOKEN", None)
-    up = subprocess.Popen([sys.executable, "-m", "snn4_ros.cli", "up", "--duration", "90",
+    up = subprocess.Popen([sys.executable, "-m", "snn4_ros.app.cli", "up", "--duration", "90",
                            "--dashboard", f"127.0.0.1:{port}", "--dashboard-token-file",
                            str(token)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)

@@ -138,18 +138,18 @@ def test_synthetic_resolution_noise_and_hot_pixels():
 
 
 def test_cli_help_and_demo():
-    out = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     for cmd in ("inspect", "demo", "record-synthetic"):
         assert cmd in out
-    out = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "demo", "--duration", "2.5"],
+    out = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "demo", "--duration", "2.5"],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     lines = [line for line in out.splitlines() if "ev/s" in line]
     assert len(lines) >= 1 and "truth=" in lines[0] and "snn=" in lines[0]
 
 
 def test_record_synthetic_then_inspect(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "record-synthetic", "--out",
+    out = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "record-synthetic", "--out",
                           str(tmp_path / "s"), "--gestures", "2", "--gesture-s", "0.5", "--json"],
                          capture_output=True, text=True, check=True, timeout=120).stdout
     import json

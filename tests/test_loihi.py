@@ -115,14 +115,14 @@ def test_not_loihi_compatible_lists_why(tmp_path, capsys):
         check_loihi(loihi)
     # the CLI says the same for a checkpoint
     checkpoint.save(HybridNet(preset_config("hybridnet-xs")), tmp_path / "xs", {})
-    from snn4_ros.cli import main
+    from snn4_ros.app.cli import main
     assert main(["loihi", "quantize", "--model", str(tmp_path / "xs"), "--out",
                  str(tmp_path / "q"), "--qat-epochs", "0"]) == 2
     assert "does not map onto Loihi 2" in capsys.readouterr().err
 
 
 def test_missing_lava_venv_says_how_to_create_it(monkeypatch, tmp_path):
-    from snn4_ros.nodes import lava_env
+    from snn4_ros.ros import lava_env
 
     monkeypatch.setattr(lava_env, "ROOT", tmp_path)
     monkeypatch.delenv("SNN4_LAVA_PYTHON", raising=False)
@@ -159,9 +159,9 @@ def test_bridge_node_gives_the_torch_fixed_point_decisions(tmp_path, lava_python
 
     from snn4_ros.events import PacketEncoder
     from snn4_ros.events.synthetic import GestureSimulator
-    from snn4_ros.nodes.common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, packet_to_msg
-    from snn4_ros.nodes.inference import InferenceNode
-    from snn4_ros.nodes.lava_env import bridge_command
+    from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, packet_to_msg
+    from snn4_ros.ros.inference_node import InferenceNode
+    from snn4_ros.ros.lava_env import bridge_command
 
     net = tiny_loihi()
     base = tmp_path / "tiny"

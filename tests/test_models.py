@@ -206,7 +206,7 @@ def test_train_eval_cli_on_real_nmnist(tmp_path, shared_data):
         (folder / f"{sid}.bs2").write_bytes((src / f"{sid}.bs2").read_bytes())
     cfg = json.dumps({"channels": [8, 16, 32], "head_hidden": 32, "window": 6})
     out = tmp_path / "m"
-    r = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "train", "--dataset",
+    r = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "train", "--dataset",
                         f"nmnist:{folder}", "--preset", "hybridnet-nmnist", "--config", cfg,
                         "--epochs", "2", "--val-split", "0.2", "--out", str(out), "--quiet"],
                        capture_output=True, text=True, timeout=600)
@@ -216,7 +216,7 @@ def test_train_eval_cli_on_real_nmnist(tmp_path, shared_data):
     assert card["metrics"]["n"] + card["training"]["samples"] == 60
     assert 10 <= card["metrics"]["n"] <= 14 and "snn4 train" in card["command"]
     assert len(card["training"]["history"]["loss"]) == 2
-    r = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "eval", "--model",
+    r = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "eval", "--model",
                         str(out) + ".safetensors", "--dataset", f"nmnist:{folder}", "--json",
                         "--plot", str(tmp_path / "c.png")],
                        capture_output=True, text=True, timeout=600, check=True)
@@ -228,7 +228,7 @@ def test_train_eval_cli_on_real_nmnist(tmp_path, shared_data):
     assert 1 <= res["mean_decision_bins"] <= 6 and res["synops_per_sample"] > 0
     assert (tmp_path / "c.png").stat().st_size > 1000
     # resume one more epoch from the saved state
-    r = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "train", "--dataset",
+    r = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "train", "--dataset",
                         f"nmnist:{folder}", "--preset", "hybridnet-nmnist", "--config", cfg,
                         "--epochs", "3", "--val-split", "0.2", "--out", str(out), "--quiet",
                         "--resume"], capture_output=True, text=True, timeout=600)
@@ -237,7 +237,7 @@ def test_train_eval_cli_on_real_nmnist(tmp_path, shared_data):
     # a model file that is not a checkpoint: clear error, exit 2
     (tmp_path / "bad.safetensors").write_bytes(b"\x80\x04junk")
     (tmp_path / "bad.json").write_text((tmp_path / "m.json").read_text())
-    r = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "eval", "--model",
+    r = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "eval", "--model",
                         str(tmp_path / "bad"), "--dataset", f"nmnist:{folder}"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "safetensors" in r.stderr
@@ -246,7 +246,7 @@ def test_train_eval_cli_on_real_nmnist(tmp_path, shared_data):
 def test_dataset_specs_folder_and_dvsgesture(tmp_path, shared_data):
     import numpy as np
 
-    from snn4_ros.models.data import load_dataset
+    from snn4_ros.models.datasets import load_dataset
 
     cfg = preset_config("hybridnet-xs")
     # folder:DIR -- real AEDAT4 clips with a labels.csv
@@ -307,7 +307,7 @@ def test_ddp_training_under_torchrun(tmp_path, shared_data):
         shutil.copy(src / f"{ln.split()[0]}.bs2", tmp_path)
     torchrun = Path(sys.executable).parent / "torchrun"
     cfg = json.dumps({"channels": [4, 8, 8], "head_hidden": 8, "window": 4, "sat_groups": 2})
-    r = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "snn4_ros.cli", "train",
+    r = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "snn4_ros.app.cli", "train",
                         "--dataset", f"nmnist:{tmp_path}", "--preset", "hybridnet-nmnist",
                         "--config", cfg, "--epochs", "1", "--out", str(tmp_path / "m"),
                         "--quiet"], capture_output=True, text=True, timeout=300)

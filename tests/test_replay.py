@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snn4_ros.cli import main as snn4
-from snn4_ros.eval.labels import LabelError, check_labels, load_labels_csv
+from snn4_ros.app.cli import main as snn4
+from snn4_ros.events.labels import LabelError, check_labels, load_labels_csv
 from snn4_ros.eval.metrics import compute_metrics
-from snn4_ros.eval.replay import ReplayOptions, replay
+from snn4_ros.eval.inprocess import ReplayOptions, replay
 from snn4_ros.eval.report import write_report
 from snn4_ros.events import EventDataError, NoEventsError, inspect_recording
 from snn4_ros.events.bags import BagWriter, iter_bag, typestore
@@ -104,7 +104,7 @@ def test_labelled_synthetic_bag_matches_eval(labelled_bag, net, tmp_path, capsys
 
 
 def test_via_ros_gives_the_same_decisions(labelled_bag, net, tmp_path):
-    from snn4_ros.nodes.replay import replay_via_ros
+    from snn4_ros.ros.dds_replay import replay_via_ros
 
     bag, _ = labelled_bag
     model, card = net
@@ -206,7 +206,7 @@ def test_bad_input(tmp_path, labelled_bag, net, capsys):
 
 def test_label_topic(tmp_path, labelled_bag, net):
     """Ground truth from a vision_msgs/Classification topic gives the CSV's intervals."""
-    from snn4_ros.eval.labels import labels_from_topic
+    from snn4_ros.events.labels import labels_from_topic
 
     bag, labels = labelled_bag
     ts = typestore()

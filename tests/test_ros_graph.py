@@ -2,8 +2,8 @@
 
 from collections import Counter
 
-from snn4_ros.control.controller import DEFAULT_ACTIONS
-from snn4_ros.nodes.graph import run_graph
+from snn4_ros.runtime.control import DEFAULT_ACTIONS
+from snn4_ros.ros.graph import run_graph
 
 
 def test_synthetic_graph_publishes_commands_for_gestures():

@@ -9,7 +9,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from snn4_ros.events import Packet, PacketEncoder, make_events
 from snn4_ros.events.bags import iter_bag
-from snn4_ros.nodes.common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, packet_to_msg
+from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, packet_to_msg
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def _publisher(ctx, ex):
 
 
 def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
-    from snn4_ros.nodes.inference import InferenceNode
+    from snn4_ros.ros.inference_node import InferenceNode
 
     from rclpy.parameter import Parameter
 
@@ -68,7 +68,7 @@ def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
 
 
 def test_bad_packets_are_counted_and_the_node_keeps_running(ros):
-    from snn4_ros.nodes.inference import InferenceNode
+    from snn4_ros.ros.inference_node import InferenceNode
 
     ctx, ex = ros
     inf = InferenceNode(context=ctx)
@@ -107,7 +107,7 @@ def test_controller_estop_and_deadman_over_ros(ros):
     from std_srvs.srv import SetBool
     from vision_msgs.msg import Classification, ObjectHypothesis
 
-    from snn4_ros.nodes.controller import ControllerNode
+    from snn4_ros.ros.controller_node import ControllerNode
 
     ctx, ex = ros
     ctrl = ControllerNode(context=ctx, parameter_overrides=[
@@ -164,7 +164,7 @@ def test_cross_process_source_to_inference(ros):
     import sys
     from pathlib import Path
 
-    from snn4_ros.nodes.inference import InferenceNode
+    from snn4_ros.ros.inference_node import InferenceNode
 
     ctx, ex = ros
     inf = InferenceNode(context=ctx)
@@ -185,7 +185,7 @@ def test_cross_process_source_to_inference(ros):
 def test_burst_beyond_the_queue_drops_oldest_and_counts(ros):
     from rclpy.parameter import Parameter
 
-    from snn4_ros.nodes.inference import InferenceNode
+    from snn4_ros.ros.inference_node import InferenceNode
 
     ctx, ex = ros
     inf = InferenceNode(context=ctx, parameter_overrides=[Parameter("queue_size", value=4)])
@@ -207,7 +207,7 @@ def test_burst_beyond_the_queue_drops_oldest_and_counts(ros):
 def test_debug_images_only_for_subscribers(ros):
     from sensor_msgs.msg import Image
 
-    from snn4_ros.nodes.inference import InferenceNode
+    from snn4_ros.ros.inference_node import InferenceNode
 
     ctx, ex = ros
     inf = InferenceNode(context=ctx)
@@ -233,8 +233,8 @@ def test_diagnostics_report_faults_and_staleness(ros):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from vision_msgs.msg import Classification, ObjectHypothesis
 
-    from snn4_ros.nodes.controller import ControllerNode
-    from snn4_ros.nodes.inference import InferenceNode
+    from snn4_ros.ros.controller_node import ControllerNode
+    from snn4_ros.ros.inference_node import InferenceNode
 
     ctx, ex = ros
     ctrl = ControllerNode(context=ctx)

@@ -84,7 +84,7 @@ def test_all_nmnist_samples(shared_data):
 
 @pytest.mark.parametrize("rel", ["rosbag2/evt3_trigger", "prophesee/evt3_sample.raw"])
 def test_inspect_json_names(shared_data, rel):
-    out = subprocess.run([sys.executable, "-m", "snn4_ros.cli", "inspect", "--json",
+    out = subprocess.run([sys.executable, "-m", "snn4_ros.app.cli", "inspect", "--json",
                           str(shared_data / rel)], capture_output=True, text=True, check=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("format", "width", "height", "events", "on", "off", "triggers",

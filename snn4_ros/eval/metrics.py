@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..control import ControllerConfig
+from ..runtime.control import ControllerConfig
 from ..models.evaluate import PJ_PER_MAC_FP32, PJ_PER_SYNOP_LOIHI
-from .replay import ReplayTrace
+from .inprocess import ReplayTrace
 
 
 def _pct(a, qs=(50, 90, 99)) -> dict:

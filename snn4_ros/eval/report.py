@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .replay import ReplayTrace
+from .inprocess import ReplayTrace
 
 
 def _png(fig) -> str:

@@ -124,7 +124,7 @@ def _bag_reader_class():
     return BagReader
 
 
-def _open(path: Path):
+def open_bag(path: Path):
     """An open reader for any bag layout; ``reader.notes`` says what had to be fixed."""
     from .bag_layout import resolve_rosbag2
 
@@ -171,7 +171,7 @@ def _topics(reader) -> list[BagTopic]:
 
 
 def bag_topics(path: str | Path) -> list[BagTopic]:
-    reader = _open(Path(path))
+    reader = open_bag(Path(path))
     try:
         return _topics(reader)
     finally:
@@ -232,7 +232,7 @@ def iter_bag(path: str | Path, topic: str | None = None, notes: list | None = No
     What had to be fixed to open the bag (its layout) is appended to ``notes``.
     """
     path = Path(path)
-    reader = _open(path)
+    reader = open_bag(path)
     if notes is not None:
         notes.extend(reader.notes)
     try:

@@ -10,6 +10,7 @@ from typing import Iterator
 
 from .array import make_events
 from .errors import EventDataError
+from .stream import Chunk
 
 
 class CameraNotFoundError(EventDataError):
@@ -44,8 +45,6 @@ def open_camera(serial: str | None = None):
 
 def iter_camera(serial: str | None = None) -> Iterator:
     """Chunks of events from a live camera, as they arrive."""
-    from .sources import Chunk
-
     cam = open_camera(serial)
     w, h = cam.getEventResolution()
     while cam.isRunning():

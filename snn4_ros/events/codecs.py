@@ -12,7 +12,7 @@ Encodings, as defined by the reference C++ codecs (ros-event-camera/event_camera
 * ``trigger``    the same word layout carrying external-trigger edges and ids.
 
 The two stateful 16-bit streams (evt3, libcaer_cmp) are decoded by compiled state machines
-(``_kernels``) that follow the reference loops word by word; the fixed-size formats are
+(``codec_kernels``) that follow the reference loops word by word; the fixed-size formats are
 vectorised numpy. Encoders are vectorised numpy throughout.
 
 Every decoder carries its state explicitly (``decode(words, state) -> (events, state)``) so
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as _k
+from . import codec_kernels as _k
 from .array import EVENT_DTYPE, TRIGGER_DTYPE, EventArray, make_events, make_triggers
 from .errors import (CorruptDataError, EventDataError, OutOfRangeError, TimeOrderError,
                      TruncatedDataError, UnknownEncodingError)

@@ -10,8 +10,6 @@ A source spec is a string, as the CLI and the ROS nodes take it:
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +18,7 @@ import numpy as np
 from .array import EventArray
 from .codecs import DecodeStats
 from .errors import EventDataError
+from .stream import Chunk, Pacer, time_chunks
 
 BAG_SUFFIXES = (".db3", ".mcap", ".bag")
 
@@ -93,37 +92,6 @@ def inspect_recording(path: str | Path, topic: str | None = None, strict: bool =
     return out
 
 
-@dataclass
-class Chunk:
-    """A slice of a stream: events (time-sorted) and, for labelled sources, the label."""
-
-    events: np.ndarray
-    width: int
-    height: int
-    label: dict | None = None
-
-
-class Pacer:
-    """Keeps data time (ns stamps) in step with the wall clock, ``rate`` x real time (None:
-    as fast as possible). ``pace(t_ns)`` sleeps as needed and returns the data seconds since
-    the first stamp. One pacing for live sources and both replays."""
-
-    def __init__(self, rate: float | None = 1.0):
-        self.rate = rate
-        self.t_wall0 = time.monotonic()
-        self.t_data0: int | None = None
-
-    def pace(self, t_ns: int) -> float:
-        if self.t_data0 is None:
-            self.t_data0, self.t_wall0 = t_ns, time.monotonic()
-        elapsed = (t_ns - self.t_data0) / 1e9
-        if self.rate:
-            lag = elapsed / self.rate - (time.monotonic() - self.t_wall0)
-            if lag > 0:
-                time.sleep(lag)
-        return elapsed
-
-
 def iter_source(spec: str, chunk_us: int = 1000, realtime: bool = False,
                 duration_s: float | None = None, topic: str | None = None,
                 strict: bool = True, seed: int | None = None) -> Iterator[Chunk]:
@@ -158,16 +126,3 @@ def _raw_chunks(spec: str, chunk_us: int, topic, strict, seed) -> Iterator[Chunk
     ea, _, _ = read_recording(spec, topic, strict)
     for ev in time_chunks(ea.events, chunk_us):
         yield Chunk(ev, ea.width, ea.height)
-
-
-def time_chunks(events: np.ndarray, chunk_us: int) -> Iterator[np.ndarray]:
-    """Consecutive non-empty slices of ``chunk_us`` of time-sorted events."""
-    t = events["t"]
-    if not len(t):
-        return
-    step = chunk_us * 1000
-    edges = np.append(np.searchsorted(t, np.arange(t[0], t[-1] + step, step), side="left"),
-                      len(t))
-    for a, b in zip(edges[:-1], edges[1:]):
-        if b > a:
-            yield events[a:b]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data import FrameData
+from .datasets import FrameData
 from .hybridnet import HybridNet
 
 # Energy figures for the estimate (labelled as estimates everywhere they are shown):

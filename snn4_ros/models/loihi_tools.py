@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
-from .data import _frames, load_dataset
+from .datasets import clip_frames, load_dataset
 from .evaluate import evaluate
 from .hybridnet import HybridNet
 from .loihi import (LoihiCompatibilityError, check_loihi, export_lava, quantize_model,
@@ -80,7 +80,7 @@ def check_clips(net: HybridNet, real: list[str], synthetic: str | None) -> list:
             from ..events.frames import rescale_events
             ev = rescale_events(ev, (ea.width, ea.height), (cfg.sensor_width,
                                                              cfg.sensor_height))
-        f = _frames(ev, cfg, cfg.sensor_width, cfg.sensor_height,
+        f = clip_frames(ev, cfg, cfg.sensor_width, cfg.sensor_height,
                     int(ev["t"][0]) if len(ev) else 0, cfg.window)
         clips.append((f"real:{Path(path).name}", torch.from_numpy(f)))
     if synthetic:

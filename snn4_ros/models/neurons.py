@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import _kernels as _k
+from . import lif_kernels as _k
 from .surrogate import Surrogate
 
 _NO_SAVE = np.empty((0, 0), np.float32)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .data import FrameData
+from .datasets import FrameData
 from .hybridnet import HybridNet
 from .surrogate import Surrogate, SurrogateSchedule
 

@@ -16,11 +16,12 @@ def model_dirs() -> list[Path]:
         dirs.append(Path(os.environ["SNN4_MODELS"]))
     dirs.append(Path(__file__).resolve().parents[2] / "models")
     dirs.append(Path(sys.prefix) / "share" / "snn4_ros" / "models")
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        dirs.append(Path(get_package_share_directory("snn4_ros")) / "models")
-    except Exception:  # not a ROS install, or the package is not in the index
-        pass
+    # the ament index (what ament_index_python's get_package_share_directory reads), without
+    # importing ROS here: the first prefix that registers the package
+    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+        if (Path(prefix) / "share/ament_index/resource_index/packages/snn4_ros").exists():
+            dirs.append(Path(prefix) / "share" / "snn4_ros" / "models")
+            break
     return dirs
 
 

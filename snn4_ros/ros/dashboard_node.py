@@ -186,7 +186,7 @@ class DashboardNode(Node):
 
 
 def main(args=None) -> None:
-    from .graph import spin_node
+    from .lifecycle import spin_node
 
     spin_node(DashboardNode, args)
 

@@ -67,9 +67,9 @@ def load_labels_csv(path: str | Path) -> list[Interval]:
 def labels_from_topic(bag: str | Path, topic: str) -> list[Interval]:
     """Intervals from a ``vision_msgs/Classification`` topic (top-scoring class per message,
     stamped by the header; each holds until the next message)."""
-    from ..events.bags import _open
+    from .bags import open_bag
 
-    reader = _open(Path(bag))
+    reader = open_bag(Path(bag))
     try:
         conns = [c for c in reader.connections if c.topic == topic]
         if not conns:

@@ -20,7 +20,7 @@ import sys
 
 
 def _cmd_inspect(args) -> int:
-    from .events import EventDataError, inspect_recording
+    from ..events import EventDataError, inspect_recording
 
     try:
         info = inspect_recording(args.path, topic=args.topic, strict=not args.lenient)
@@ -51,14 +51,14 @@ def _cmd_inspect(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .pipeline_demo import run_demo
+    from .demo import run_demo
 
     return run_demo(duration_s=args.duration, seed=args.seed, encoding=args.encoding,
                     model=args.model)
 
 
 def _cmd_up(args) -> int:
-    from .nodes.graph import run_graph
+    from ..ros.graph import run_graph
 
     overrides: dict = {}
     for item in args.param or []:
@@ -87,8 +87,8 @@ def _cmd_up(args) -> int:
         print(line, flush=True)
 
     if args.dashboard:
-        from .dashboard.app import DashboardSecurityError, check_bind
-        from .nodes.dashboard import read_token
+        from ..dashboard.app import DashboardSecurityError, check_bind
+        from ..ros.dashboard_node import read_token
 
         host, _, port = args.dashboard.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
@@ -108,7 +108,7 @@ def _cmd_up(args) -> int:
         print(f"snn4 up: dashboard on http://{host}:{port}/ (its own process)", flush=True)
     print(f"snn4 up: event_source -> snn4_inference -> gesture_controller in one process "
           f"(graph {args.graph}; Ctrl-C to stop)", flush=True)
-    from .nodes.lava_env import LavaEnvMissing
+    from ..ros.lava_env import LavaEnvMissing
     try:
         summary = run_graph(args.source, args.duration, overrides, graph=args.graph,
                             report=report if not args.json else None,
@@ -124,12 +124,12 @@ def _cmd_up(args) -> int:
 def _cmd_replay(args) -> int:
     import yaml
 
-    from .eval.labels import LabelError
-    from .eval.metrics import compute_metrics
-    from .eval.replay import ReplayOptions
-    from .eval.report import write_report
-    from .eval.run import ReplayJob, run_replay
-    from .events import EventDataError
+    from ..events.labels import LabelError
+    from ..eval.metrics import compute_metrics
+    from ..eval.inprocess import ReplayOptions
+    from ..eval.report import write_report
+    from .replay_jobs import ReplayJob, run_replay
+    from ..events import EventDataError
 
     controller = {}
     if args.controller:
@@ -177,9 +177,9 @@ def _cmd_replay(args) -> int:
 
 
 def _cmd_loihi(args) -> int:
-    from .models import loihi_tools
-    from .models.checkpoint import CheckpointError
-    from .models.zoo import find_model
+    from ..models import loihi_tools
+    from ..models.checkpoint import CheckpointError
+    from ..models.zoo import find_model
 
     try:
         if args.loihi_cmd == "quantize":
@@ -211,7 +211,7 @@ def _cmd_loihi(args) -> int:
 
 def _cmd_sources(args) -> int:
     print(__doc__.strip())
-    from .events import sources
+    from ..events import sources
 
     print("\nSource specs:" + sources.__doc__.split("A source spec is a string, as the CLI and "
                                                     "the ROS nodes take it:")[1])
@@ -219,7 +219,7 @@ def _cmd_sources(args) -> int:
 
 
 def _cmd_record_synthetic(args) -> int:
-    from .events.recording import record_synthetic
+    from ..events.recording import record_synthetic
 
     info = record_synthetic(args.out, gestures=args.gestures, seed=args.seed,
                             gesture_s=args.gesture_s, encoding=args.encoding,
@@ -233,11 +233,11 @@ def _cmd_record_synthetic(args) -> int:
 def _cmd_train(args) -> int:
     import torch
 
-    from .models import checkpoint
-    from .models.data import load_dataset
-    from .models.evaluate import evaluate
-    from .models.hybridnet import HybridNet, preset_config
-    from .models.train import TrainConfig, train
+    from ..models import checkpoint
+    from ..models.datasets import load_dataset
+    from ..models.evaluate import evaluate
+    from ..models.hybridnet import HybridNet, preset_config
+    from ..models.train import TrainConfig, train
 
     overrides = json.loads(args.config) if args.config else {}
     cfg = preset_config(args.preset, **overrides)
@@ -288,7 +288,7 @@ def _cmd_train(args) -> int:
             "command": "snn4 " + " ".join(args.raw_argv)}
     st, cp = checkpoint.save(model, args.out, card)
     checkpoint.save_resume(args.out, hist["optimizer"], hist["scheduler"], tc.epochs, hist)
-    from .models.plots import training_plot
+    from ..models.plots import training_plot
     training_plot(hist, st.with_name(st.stem + ".training.png"))
     print(f"saved {st} and {cp}" + (f"; held-out accuracy {metrics['accuracy']:.4f}"
                                     if metrics else ""))
@@ -296,10 +296,10 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .models import checkpoint
-    from .models.data import load_dataset
-    from .models.evaluate import evaluate
-    from .models.zoo import find_model
+    from ..models import checkpoint
+    from ..models.datasets import load_dataset
+    from ..models.evaluate import evaluate
+    from ..models.zoo import find_model
 
     try:
         model, card = checkpoint.load(find_model(args.model))
@@ -309,7 +309,7 @@ def _cmd_eval(args) -> int:
     data = load_dataset(args.dataset, model.cfg, train=False)
     res = evaluate(model, data, threshold=args.threshold, progress=not args.json)
     if args.plot:
-        from .models.plots import confusion_plot
+        from ..models.plots import confusion_plot
         confusion_plot(res, args.plot)
     if args.record:
         checkpoint.record_evaluation(find_model(args.model), args.dataset, res)
@@ -480,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd in ("train", "eval", "demo", "up", "replay", "loihi"):
-        from .models.runtime import tune_allocator
+        from ..models.allocator import tune_allocator
         tune_allocator()
     args.raw_argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -1,10 +1,11 @@
 """``snn4 up``: the perception graph in one process (where ``ros2 launch`` is missing).
 
 The same nodes as ``launch/perception.launch.py`` -- event_source -> snn4_inference ->
-gesture_controller -- run in one multi-threaded executor with their parameters from
-``config/perception.yaml``-style dictionaries; ends after ``duration_s`` if given and always
-sends a zero command on the way out. (Launch files, the CLI entry and cross-process tests
-come with the ROS runtime issue.)
+gesture_controller -- run in one single-threaded executor with their parameters from the
+graph description (``config/perception.yaml``); the dashboard and the Lava bridge run as
+child processes that die with it. Ends after ``duration_s`` if given and always sends a
+zero command on the way out. How one node runs as its own process (signals, spin, shutdown)
+is in ``lifecycle``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
+from .lifecycle import die_with_parent, raise_on_sigterm
+
 
 def _params(d: dict) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in d.items()]
@@ -28,24 +31,12 @@ def _params(d: dict) -> list[Parameter]:
 def start_dashboard(params: dict, remappings: dict | None = None) -> subprocess.Popen:
     """The dashboard node as its own process (its HTTP clients never compete with the
     inference for the interpreter lock); the token travels in the environment."""
-    args = [sys.executable, "-m", "snn4_ros.nodes.dashboard", "--ros-args"]
+    args = [sys.executable, "-m", "snn4_ros.ros.dashboard_node", "--ros-args"]
     for k, v in params.items():
         args += ["-p", f"{k}:={json.dumps(v) if isinstance(v, str) and not v else v}"]
     for k, v in (remappings or {}).items():
         args += ["-r", f"{k}:={v}"]
-    return subprocess.Popen(args, env=dict(os.environ), preexec_fn=_die_with_parent)
-
-
-def _die_with_parent() -> None:
-    """In a child process: get SIGTERM when `snn4 up` dies, even by SIGKILL (Linux), so no
-    dashboard or bridge outlives its graph."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    return subprocess.Popen(args, env=dict(os.environ), preexec_fn=die_with_parent)
 
 
 def start_bridge(params: dict) -> subprocess.Popen:
@@ -57,7 +48,7 @@ def start_bridge(params: dict) -> subprocess.Popen:
     bp = params.get("lava_bridge", {})
     args, env = bridge_command(find_model(bp.get("model") or inf.get("model")),
                                bp.get("board_host", ""))
-    return subprocess.Popen(args, env=env, preexec_fn=_die_with_parent)
+    return subprocess.Popen(args, env=env, preexec_fn=die_with_parent)
 
 
 def run_graph(source: str | None = None, duration_s: float | None = None,
@@ -66,10 +57,10 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     """Run the graph; ``on_cmd(command)`` sees every new controller command and
     ``report(inference, controller, source)`` is called once a second. ``dashboard``
     also starts the graph's ``dashboard`` node (its own process)."""
-    from .controller import ControllerNode
+    from .controller_node import ControllerNode
     from .description import load_graph, node_parameters
-    from .event_source import EventSourceNode
-    from .inference import InferenceNode
+    from .event_source_node import EventSourceNode
+    from .inference_node import InferenceNode
 
     nodes_desc = load_graph(graph)
     params = node_parameters(nodes_desc, params)
@@ -81,7 +72,7 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         # valid, so the zero command on the way out can be published
         from rclpy.signals import SignalHandlerOptions
         rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-        _raise_on_sigterm()
+        raise_on_sigterm()
     kw = {"context": context} if context is not None else {}
 
     def remaps(name):
@@ -162,48 +153,3 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         if own:
             rclpy.shutdown()
     return summary
-
-
-def _raise_on_sigterm() -> None:
-    import signal
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, stop)
-    except ValueError:          # not the main thread: the caller handles its own signals
-        pass
-
-
-def spin_node(node_cls, args=None) -> None:
-    """Entry point body of one node as its own process (``ros2 run snn4_ros NAME``).
-    SIGINT and SIGTERM end the spin with the context still valid: the controller's zero
-    command on the way out is really published."""
-    from rclpy.signals import SignalHandlerOptions
-
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    _raise_on_sigterm()
-    node = node_cls()
-    ex = SingleThreadedExecutor()
-    ex.add_node(node)
-    try:
-        while True:
-            # a bounded wait: with rclpy's own signal handling off, Python's handlers only
-            # run between waits (an idle node would never notice SIGTERM otherwise)
-            ex.spin_once(timeout_sec=0.25)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        import signal
-        # a second signal (Ctrl-C, then the parent's terminate) must not cut the shutdown short
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-        if hasattr(node, "stop_robot"):
-            try:
-                node.stop_robot()            # zero on the way out
-            except Exception:
-                pass
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()

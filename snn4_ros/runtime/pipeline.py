@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .events import FrameStream, Packet, PacketDecoder, PacketEncoder, make_events
-from .events.frames import rescale_events
-from .models.data import frame_config
-from .models.hybridnet import HybridNet, HybridOutput, StreamingRunner
+from ..events import FrameStream, Packet, PacketDecoder, PacketEncoder, make_events
+from ..events.frames import rescale_events
+from ..models.datasets import frame_config
+from ..models.hybridnet import HybridNet, HybridOutput, StreamingRunner
 
 
 @dataclass

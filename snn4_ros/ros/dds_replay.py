@@ -24,9 +24,10 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from ..events import PacketDecoder
-from ..events.sources import Pacer
-from ..eval.replay import ReplayOptions, ReplayTrace, TraceRecorder, iter_messages, model_facts
-from ..perception import Decision
+from ..events.stream import Pacer
+from ..eval.inprocess import ReplayOptions, ReplayTrace, TraceRecorder, model_facts
+from ..events.messages import iter_messages
+from ..runtime.pipeline import Decision
 from .common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, packet_to_msg
 
 
@@ -67,8 +68,8 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
     from event_camera_msgs.msg import EventPacket
     from rosgraph_msgs.msg import Clock
 
-    from .controller import ControllerNode
-    from .inference import InferenceNode
+    from .controller_node import ControllerNode
+    from .inference_node import InferenceNode
 
     opts = opts or ReplayOptions()
     ctx = rclpy.Context()
@@ -105,7 +106,7 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
         counter = PacketDecoder(strict=False)
         t_wall0 = time.perf_counter()
         pacer = Pacer(opts.rate)
-        for stamp, pkt in iter_messages(path, opts, trace):
+        for stamp, pkt in iter_messages(path, opts.topic, opts.strict, opts.packet_us, trace):
             _wait(lambda: published - inf.processed < window, 30.0, "the inference node",
                   period=0.0002)
             pacer.pace(stamp)

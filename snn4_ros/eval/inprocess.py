@@ -15,20 +15,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 
-from ..control import ControllerConfig, GestureController
-from ..events import PacketEncoder
-from ..events.bags import bag_topics, choose_event_topic, iter_bag
-from ..events.codecs import Packet
-from ..events.errors import CorruptDataError, EventDataError
-from ..events.sources import Pacer, detect_format, read_recording, time_chunks
+from ..events.errors import EventDataError
+from ..events.labels import Interval
+from ..events.messages import iter_messages
+from ..events.stream import Pacer
 from ..models.hybridnet import HybridNet
-from ..perception import Decision, GeometryError, PerceptionPipeline
-from .labels import Interval
+from ..runtime.control import ControllerConfig, GestureController
+from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline
 
 STAGES = ("decode", "windowing", "snn", "bridge_head", "controller", "total")
 
@@ -89,50 +87,6 @@ class ReplayTrace:
     @property
     def dec_top(self) -> np.ndarray:
         return np.zeros(0, np.int64) if self.dec_probs is None else self.dec_probs.argmax(1)
-
-
-def iter_messages(path: str | Path, opts: ReplayOptions, trace: ReplayTrace
-                  ) -> Iterator[tuple[int, Packet]]:
-    """``(stamp_ns, Packet)`` in recording order, from a bag or an event file.
-
-    Messages that do not deserialize are counted (or raise with ``strict``); a storage that
-    breaks part-way ends the replay with what was read, the error kept in the trace."""
-    path = Path(path)
-    fmt = detect_format(path)
-    trace.format = fmt
-    if fmt in ("rosbag2", "rosbag1"):
-        chosen = choose_event_topic(bag_topics(path), opts.topic, str(path))
-        trace.topic, trace.msgtype = chosen.topic, chosen.msgtype
-        enc = None
-        try:
-            for bm in iter_bag(path, chosen.topic):
-                trace.messages += 1
-                if bm.error is not None:
-                    if opts.strict:
-                        raise CorruptDataError(bm.error, where=str(path))
-                    trace.skipped_messages += 1
-                    trace.errors.append(bm.error)
-                    continue
-                if bm.packet is not None:
-                    trace.encoding = bm.packet.encoding
-                    yield (bm.packet.stamp_ns or bm.log_time_ns), bm.packet
-                else:                     # EventArray: the same path, as a mono packet
-                    ea = bm.events
-                    if enc is None:
-                        enc = PacketEncoder("mono", ea.width, ea.height)
-                    yield bm.log_time_ns, enc.encode(ea.events, stamp_ns=bm.log_time_ns)
-        except CorruptDataError as exc:
-            if opts.strict or "storage unreadable" not in str(exc):
-                raise
-            trace.skipped_messages += getattr(exc, "missing", 1)
-            trace.errors.append(str(exc))
-        return
-    ea, _, _ = read_recording(path, strict=opts.strict)
-    enc = PacketEncoder("mono", ea.width, ea.height)
-    for ev in time_chunks(ea.events, opts.packet_us):
-        trace.messages += 1
-        stamp = int(ev["t"][0])
-        yield stamp, enc.encode(ev, stamp_ns=stamp)
 
 
 class TraceRecorder:
@@ -209,7 +163,7 @@ def replay(path: str | Path, net: HybridNet, opts: ReplayOptions | None = None,
     t_wall0 = time.perf_counter()
     pacer = Pacer(opts.rate)
     done = 0
-    for stamp, pkt in iter_messages(path, opts, trace):
+    for stamp, pkt in iter_messages(path, opts.topic, opts.strict, opts.packet_us, trace):
         pacer.pace(stamp)
         if next_tick is None:
             next_tick = stamp

@@ -1,6 +1,6 @@
 """``gesture_controller`` node: gestures and tracks -> ``geometry_msgs/Twist`` on ``cmd_vel``.
 
-A thin adapter over ``snn4_ros.control.GestureController``: decisions and tracks feed it,
+A thin adapter over ``snn4_ros.runtime.control.GestureController``: decisions and tracks feed it,
 a timer publishes its command at ``rate_hz`` (zero whenever perception is stale, confidence
 is low, the e-stop is engaged or anything is invalid), the ``~/estop`` service
 (``std_srvs/SetBool``) latches zero until released, and a zero goes out on shutdown. Meant
@@ -12,7 +12,7 @@ from __future__ import annotations
 import yaml
 from rclpy.node import Node
 
-from ..control import ControllerConfig, GestureController
+from ..runtime.control import ControllerConfig, GestureController
 from .common import GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare, diagnostic, \
     publish_diagnostics
 
@@ -122,6 +122,6 @@ class ControllerNode(Node):
 
 
 def main(args=None) -> None:
-    from .graph import spin_node
+    from .lifecycle import spin_node
 
     spin_node(ControllerNode, args)

@@ -13,8 +13,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .labels import Interval, check_labels, labels_from_topic, load_labels_csv
-from .replay import ReplayOptions, ReplayTrace
+from ..events.labels import Interval, check_labels, labels_from_topic, load_labels_csv
+from ..eval.inprocess import ReplayOptions, ReplayTrace
 
 
 @dataclass
@@ -68,11 +68,11 @@ def _one(args) -> ReplayTrace:
     path, model, opts, via_ros = args
     progress = (lambda n: _progress_q.put(n)) if _progress_q is not None else None
     if via_ros:
-        from ..nodes.replay import replay_via_ros
+        from ..ros.dds_replay import replay_via_ros
         return replay_via_ros(path, model, opts, progress=progress)
     from ..models import checkpoint
     from ..models.zoo import find_model
-    from .replay import replay
+    from ..eval.inprocess import replay
 
     net, card = checkpoint.load(find_model(model))
     return replay(path, net, opts, card, progress=progress)

@@ -108,6 +108,6 @@ class EventSourceNode(Node):
 
 
 def main(args=None) -> None:
-    from .graph import spin_node
+    from .lifecycle import spin_node
 
     spin_node(EventSourceNode, args)

@@ -12,11 +12,11 @@ import time
 import numpy as np
 import torch
 
-from .events import PacketEncoder
-from .events.sources import iter_source
-from .models import checkpoint
-from .models.zoo import find_model
-from .perception import PerceptionPipeline
+from ..events import PacketEncoder
+from ..events.sources import iter_source
+from ..models import checkpoint
+from ..models.zoo import find_model
+from ..runtime.pipeline import PerceptionPipeline
 
 
 def run_demo(duration_s: float | None = None, seed: int = 0, encoding: str = "evt3",

@@ -69,8 +69,8 @@ def frame_config(cfg: HybridNetConfig) -> FrameConfig:
     return FrameConfig(bin_us=cfg.bin_us, downsample=cfg.downsample, clip_count=255)
 
 
-def _frames(ev: np.ndarray, cfg: HybridNetConfig, width: int, height: int, t0: int,
-            n_bins: int) -> np.ndarray:
+def clip_frames(ev: np.ndarray, cfg: HybridNetConfig, width: int, height: int, t0: int,
+                n_bins: int) -> np.ndarray:
     f = events_to_frames(ev, n_bins, frame_config(cfg), width, height, t0_ns=t0)
     out = np.zeros((n_bins, 2, cfg.input_height, cfg.input_width), np.uint8)
     h, w = min(f.shape[2], cfg.input_height), min(f.shape[3], cfg.input_width)
@@ -94,7 +94,8 @@ def _synthetic_worker(args):
     frames, labels, targets = [], [], []
     for c in classes:
         clip = sim.clip(GESTURES[c], dur)
-        frames.append(_frames(clip.events.events, cfg, cfg.sensor_width, cfg.sensor_height, 0, T))
+        frames.append(clip_frames(clip.events.events, cfg, cfg.sensor_width, cfg.sensor_height, 0,
+                                  T))
         labels.append(c)
         targets.append(clip.target[-1, 1:4])
     return np.stack(frames), np.array(labels), np.array(targets, np.float32)
@@ -153,7 +154,7 @@ def nmnist_data(folder: str | Path, cfg: HybridNetConfig, ids: list[int] | None 
             raise FileNotFoundError(f"{folder}: labels.txt names sample {i} but there is no "
                                     f"{i}.bs2 or {i}.bin")
         ea, _ = read_nmnist(f)
-        frames.append(_frames(ea.events, cfg, 34, 34, 0, cfg.window))
+        frames.append(clip_frames(ea.events, cfg, 34, 34, 0, cfg.window))
         ys.append(labels[i])
     return FrameData(torch.from_numpy(np.stack(frames)), torch.tensor(ys),
                      tuple(str(c) for c in range(10)), None, f"nmnist:{folder}")
@@ -175,7 +176,7 @@ def dvsgesture_data(root: str | Path, cfg: HybridNetConfig, train: bool = True) 
             x, y, p, t = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
         ev = make_events(np.asarray(t, np.int64) * 1000, x, y, p)
         ev = ev[np.argsort(ev["t"], kind="stable")]
-        frames.append(_frames(ev, cfg, 128, 128, int(ev["t"][0]), cfg.window))
+        frames.append(clip_frames(ev, cfg, 128, 128, int(ev["t"][0]), cfg.window))
         ys.append(int(f.stem))
     if not frames:
         raise FileNotFoundError(f"{base}: no userXX/LABEL.npy samples")
@@ -196,7 +197,7 @@ def folder_data(folder: str | Path, cfg: HybridNetConfig) -> FrameData:
             if label not in cfg.classes:
                 raise ValueError(f"{path}: label {label!r} is not one of the model's classes")
             ea, _, _ = read_recording(folder / row["path"])
-            frames.append(_frames(ea.events, cfg, ea.width, ea.height,
+            frames.append(clip_frames(ea.events, cfg, ea.width, ea.height,
                                   ea.t_first_ns or 0, cfg.window))
             ys.append(cfg.classes.index(label))
     return FrameData(torch.from_numpy(np.stack(frames)), torch.tensor(ys), cfg.classes, None,
@@ -209,18 +210,17 @@ def bag_clips_data(spec: str, cfg: HybridNetConfig) -> FrameData:
     clip: the model starts from rest, as in ``snn4 eval``), read with the replay's own message
     reader (events placed in the bag's clock by their packets' stamps). The end, not the
     start: a recording's interval starts with the transition from whatever came before."""
-    from ..eval.labels import check_labels, load_labels_csv
-    from ..eval.replay import ReplayOptions, ReplayTrace, iter_messages
     from ..events import PacketDecoder
+    from ..events.labels import check_labels, load_labels_csv
+    from ..events.messages import iter_messages
 
     path, _, labels = spec.partition(",")
     labels = labels or f"{Path(path).parent / Path(path).name}.labels.csv"
     intervals = load_labels_csv(labels)
     dec = PacketDecoder(strict=True)
     stamps, parts = [], []
-    trace = ReplayTrace(path, list(cfg.classes))
     width = height = None
-    for stamp, pkt in iter_messages(path, ReplayOptions(strict=True), trace):
+    for stamp, pkt in iter_messages(path, strict=True):
         stamps.append(stamp)
         parts.append(dec.decode(pkt).events)
         width, height = pkt.width, pkt.height
@@ -236,7 +236,7 @@ def bag_clips_data(spec: str, cfg: HybridNetConfig) -> FrameData:
         ev = np.concatenate(parts[a:b]) if b > a else make_events([], [], [], [])
         if len(ev):
             ev = ev[ev["t"] < ev["t"][0] + dur]
-        frames.append(_frames(ev, cfg, width, height, int(ev["t"][0]) if len(ev) else 0,
+        frames.append(clip_frames(ev, cfg, width, height, int(ev["t"][0]) if len(ev) else 0,
                               cfg.window))
         ys.append(cfg.classes.index(iv.cls))
     return FrameData(torch.from_numpy(np.stack(frames)), torch.tensor(ys), tuple(cfg.classes),

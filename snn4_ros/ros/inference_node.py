@@ -21,7 +21,7 @@ from rclpy.node import Node
 from ..events import Packet
 from ..models import checkpoint
 from ..models.zoo import find_model
-from ..perception import Decision, GeometryError, PerceptionPipeline
+from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline
 from .common import (EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC,
                      declare, diagnostic, publish_diagnostics)
 
@@ -220,7 +220,7 @@ class InferenceNode(Node):
 
 
 def main(args=None) -> None:
-    from .graph import spin_node
+    from .lifecycle import spin_node
 
     spin_node(InferenceNode, args)
 

@@ -1,4 +1,4 @@
-"""ros2 launch snn4_ros replay.launch.py bag:=PATH [realtime:=true]
+"""ros2 launch snn4_ros perception_from_bag.launch.py bag:=PATH [realtime:=true]
 
 The perception graph of config/perception.yaml with the event source reading a recorded bag
 (or any recording) instead of a camera -- perception.launch.py with source:=BAG.

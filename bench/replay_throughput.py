@@ -1,6 +1,6 @@
 """Replay throughput: events/s and real-time factor on the shared bags and a synthetic one.
 
-    python bench/replay.py [--repeat 3]
+    python bench/replay_throughput.py [--repeat 3]
 
 Each recording is replayed by ``snn4 replay``'s code, in process and through the real ROS
 nodes over DDS (``--via-ros``), as fast as the pipeline allows; the best of ``--repeat``
@@ -29,11 +29,11 @@ def main() -> None:
 
     import torch
 
-    from snn4_ros.eval.replay import replay
+    from snn4_ros.eval.inprocess import replay
     from snn4_ros.events.recording import record_synthetic
     from snn4_ros.models import checkpoint
     from snn4_ros.models.zoo import find_model
-    from snn4_ros.nodes.replay import replay_via_ros
+    from snn4_ros.ros.dds_replay import replay_via_ros
 
     torch.set_num_threads(1)
     shared = ROOT.parent / "shared" / "data" / "rosbag2"
@@ -62,9 +62,9 @@ def main() -> None:
                                        "decisions": int(len(best.dec_t))}
             print(f"{b.name:<20}{mode:<12}{best.events:>10,}{best.duration_s:>8.2f}"
                   f"{best.wall_s:>8.2f}{best.events / best.wall_s:>12,.0f}{rtf:>7.1f}")
-    from snn4_ros.eval.labels import check_labels, load_labels_csv
+    from snn4_ros.events.labels import check_labels, load_labels_csv
     from snn4_ros.eval.metrics import compute_metrics
-    from snn4_ros.models.data import load_dataset
+    from snn4_ros.models.datasets import load_dataset
     from snn4_ros.models.evaluate import evaluate
 
     tr = syn_trace

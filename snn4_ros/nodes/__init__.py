@@ -1,1 +1,0 @@
-"""ROS 2 nodes: thin adapters over the core (events, models, control)."""
