@@ -4,8 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from snn4_ros.dashboard.app import (DashboardSecurityError, DashboardState, check_bind,
-                                    create_app)
+from snn4_ros.dashboard import DashboardSecurityError, DashboardState, check_bind, create_app
 
 
 def _state():

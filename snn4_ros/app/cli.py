@@ -87,7 +87,7 @@ def _cmd_up(args) -> int:
         print(line, flush=True)
 
     if args.dashboard:
-        from ..dashboard.app import DashboardSecurityError, check_bind
+        from ..dashboard import DashboardSecurityError, check_bind
         from ..ros.dashboard_node import read_token
 
         host, _, port = args.dashboard.rpartition(":")

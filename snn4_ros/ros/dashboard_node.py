@@ -22,7 +22,7 @@ import time
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from ..dashboard.app import DashboardState, check_bind, create_app
+from ..dashboard import DashboardState, check_bind, create_app
 from .common import GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare
 
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
