@@ -234,9 +234,12 @@ def test_bag_still_being_recorded(tmp_path, stream):
     # cut the file inside its last chunk: the complete chunks before it still read
     data = f.read_bytes()
     f.write_bytes(data[: len(data) - 700])
-    ea, stats, info = read_bag(bag)
+    with pytest.raises(EventDataError, match="ends inside a record"):
+        read_bag(bag)                                # strict: refused, with the reason
+    ea, stats, info = read_bag(bag, strict=False)    # lenient: what is there, loss counted
     assert 0 < len(ea) < complete and np.array_equal(ea.events, ev[:len(ea)])
     assert any("ends inside a record" in n for n in info["notes"]), info["notes"]
+    assert stats.skipped_packets == 1 and "ends inside a record" in stats.last_error
 
 
 def test_layouts_that_cannot_be_read_are_refused_clearly(tmp_path, stream):

@@ -97,6 +97,30 @@ def test_sequence_gaps_are_counted():
     assert dec.stats.seq_gaps == 2
 
 
+def test_one_bad_value_cannot_poison_the_counters():
+    """A lying seq (2**64 - 1) or one packet from the far future costs one count, not a
+    count that grows for every valid packet after it (attack regression)."""
+    enc = PacketEncoder("mono", 64, 64)
+    ev = random_events(np.random.default_rng(0), 60, 64, 64, us_grid=False)
+    pkts = [enc.encode(c) for c in np.array_split(ev, 6)]
+    dec = PacketDecoder(strict=False)
+    dec.decode(pkts[0])
+    liar = Packet("mono", 64, 64, pkts[1].events, seq=2**64 - 1, time_base=pkts[1].time_base)
+    dec.decode(liar)
+    future = Packet("mono", 64, 64, pkts[1].events, seq=1,
+                    time_base=pkts[1].time_base + 3600 * 10**9)
+    dec.decode(future)
+    for p in pkts[2:]:
+        dec.decode(p)
+    assert dec.stats.seq_gaps == 0 and dec.stats.seq_resets == 2
+    assert dec.stats.time_regressions == 1          # only the packet right after the future one
+    dec2 = PacketDecoder(strict=False)
+    dec2.decode(pkts[0])
+    dec2.decode(pkts[1])
+    dec2.last_t, before = None, dec2.last_t          # a caller may undo a rejected packet
+    assert before == int(np.array_split(ev, 6)[1]["t"][-1])
+
+
 # ------------------------------------------------------------------ bad input
 def test_unknown_encoding_is_named():
     with pytest.raises(UnknownEncodingError, match=r"message 0 \(seq=0\): unknown encoding 'evt4'"):

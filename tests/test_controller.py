@@ -109,3 +109,33 @@ def test_config_validation():
         ControllerConfig.from_dict({"speed": 3})
     cfg = ControllerConfig.from_dict({"debounce": 2, "actions": {"hand_clap": {"linear": 0.1}}})
     assert cfg.actions["hand_clap"].linear == 0.1
+
+
+def test_old_or_future_decisions_never_move_the_robot():
+    """Attack regression: after a backlog drained, decisions from packets 6 s old commanded
+    motion. Decisions are judged by the age of their packets."""
+    c = GestureController(ControllerConfig(max_decision_age_s=0.5, max_angular_accel=100))
+    for i in range(10):
+        c.on_decision(i * 0.04, "right_arm_cw", 0.99, age_s=6.0)
+    assert at(c, 0.4).is_zero and at(c, 0.4).state == "stale"
+    assert c.stale_decisions == 10 and "6.00 s old" in c.last_refusal
+    for i in range(10):
+        c.on_decision(0.5 + i * 0.04, "right_arm_cw", 0.99, age_s=-3.0)   # from the future
+    assert at(c, 0.9).is_zero and "future" in c.last_refusal
+    t = 1.0
+    for i in range(3):
+        c.on_decision(t + i * 0.04, "right_arm_cw", 0.99, age_s=0.05)   # fresh: acts
+    assert not at(c, t + 0.1).is_zero
+
+
+def test_clock_going_backwards_forgets_everything():
+    """A sim-time reset or a looping bag: hold times and the deadman on the old timeline
+    must not keep a command alive."""
+    c = GestureController(ControllerConfig(hold_s=30.0, max_angular_accel=100))
+    t = feed(c, "left_hand_wave", 0.99, 100.0, 3)
+    assert not at(c, t + 0.05).is_zero
+    cmd = c.command(5.0)                    # the clock restarts near zero
+    assert cmd.is_zero and cmd.state == "stale" and c.clock_resets == 1
+    assert c.command(5.02).is_zero          # nothing from the old timeline comes back
+    t = feed(c, "left_hand_wave", 0.99, 5.1, 3)
+    assert not at(c, t + 0.05).is_zero      # fresh decisions on the new timeline act

@@ -28,6 +28,7 @@ def test_synthetic_graph_publishes_commands_for_gestures():
         cur.append(c)
     segments.append(cur)
     settled = [seg for seg in segments if seg[0].state == "acting" and len(seg) >= 75]
+    assert settled, [(seg[0].state, seg[0].action, len(seg)) for seg in segments]
     for seg in settled:
         want, last = DEFAULT_ACTIONS[seg[-1].action], seg[-1]
         assert abs(last.linear - want.linear) < 1e-6 and abs(last.angular - want.angular) < 1e-6

@@ -38,6 +38,8 @@ class ResolvedBag:
     paths: list[Path]
     notes: list[str] = field(default_factory=list)
     tmp: tempfile.TemporaryDirectory | None = None
+    expected: dict[str, int] = field(default_factory=dict)   # topic -> messages metadata lists
+    incomplete: str | None = None     # a file ends inside a record: what was lost, if known
 
     def cleanup(self) -> None:
         if self.tmp is not None:
@@ -91,12 +93,37 @@ def _decompress_chunk(chunk):
     return replace(chunk, compression="", data=data)
 
 
-def recover_mcap(src: Path, dst: Path) -> tuple[int, str]:
+def _complete_records_end(path: Path) -> int:
+    """Byte offset just after the last complete top-level MCAP record (opcode, length, body)."""
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = 8
+        while True:
+            f.seek(pos)
+            head = f.read(9)
+            if len(head) < 9:
+                return pos
+            (length,) = struct.unpack("<Q", head[1:])
+            if pos + 9 + length > size:
+                return pos
+            pos += 9 + length
+
+
+def recover_mcap(src: Path, dst: Path, index_topics: list[tuple[str, str]] | None = None
+                 ) -> tuple[int, str]:
     """Copy every complete record of an MCAP file that lacks its footer into ``dst``.
 
     Returns (messages recovered, what was wrong with the tail). This is what a reader can do
     with a bag that is still being recorded: the chunk the recorder is filling is not on
     disk yet (or only partly), and is named as lost.
+
+    Some writers (rosbags) put the schema and channel records only in the summary at the
+    end, so a cut-off file has messages of channels it never defined. When the bag's
+    metadata.yaml (``index_topics``: (topic, type)) names exactly one topic and the file
+    has exactly one such channel, its messages are that topic's; otherwise they are
+    counted as unattributable.
     """
     from mcap.records import Channel, Chunk, Footer, Message, Schema
     from mcap.stream_reader import StreamReader, breakup_chunk
@@ -104,9 +131,17 @@ def recover_mcap(src: Path, dst: Path) -> tuple[int, str]:
 
     schemas: dict[int, int] = {}
     channels: dict[int, int] = {}
+    orphans: dict[int, int] = {}
     n = 0
-    tail = "the file ends cleanly after its last complete record"
-    with open(src, "rb") as f, open(dst, "wb") as out:
+    tail = ""
+    end = _complete_records_end(src)
+    size = src.stat().st_size
+    if end < size:
+        tail = (f"the file ends inside a record ({size - end} bytes after its last complete "
+                "record); what that record held is lost")
+    with open(src, "rb") as whole, open(dst, "wb") as out:
+        import io
+        f = io.BytesIO(whole.read(end))   # the complete records only
         w = Writer(out, compression=CompressionType.NONE)
         w.start(profile="ros2", library="snn4_ros recover_mcap")
 
@@ -118,7 +153,15 @@ def recover_mcap(src: Path, dst: Path) -> tuple[int, str]:
                 channels[rec.id] = w.register_channel(rec.topic, rec.message_encoding,
                                                       schemas.get(rec.schema_id, 0),
                                                       dict(rec.metadata))
-            elif isinstance(rec, Message) and rec.channel_id in channels:
+            elif isinstance(rec, Message):
+                if rec.channel_id not in channels:
+                    orphans[rec.channel_id] = orphans.get(rec.channel_id, 0) + 1
+                    if len(orphans) == 1 and index_topics and len(index_topics) == 1:
+                        topic, msgtype = index_topics[0]
+                        sid = w.register_schema(msgtype, "ros2msg", b"")
+                        channels[rec.channel_id] = w.register_channel(topic, "cdr", sid, {})
+                    else:
+                        return
                 w.add_message(channels[rec.channel_id], rec.log_time, rec.data,
                               rec.publish_time, rec.sequence)
                 n += 1
@@ -132,15 +175,22 @@ def recover_mcap(src: Path, dst: Path) -> tuple[int, str]:
                     break
                 else:
                     take(rec)
-        except Exception as exc:                 # the incomplete tail: stop there
-            tail = (f"the file ends inside a record at byte {f.tell()} of "
-                    f"{src.stat().st_size} ({type(exc).__name__}); what follows the last "
-                    "complete record is lost")
+        except Exception as exc:
+            from mcap.exceptions import EndOfFile
+            if not isinstance(exc, EndOfFile) or f.tell() < end:   # corrupt, not just cut
+                tail = (f"record unreadable ({type(exc).__name__}: {exc}); what follows is "
+                        "lost" + (f"; {tail}" if tail else ""))
         w.finish()
+    lost = sum(orphans.values()) - (n if orphans and len(orphans) == 1 and index_topics
+                                    and len(index_topics) == 1 else 0)
+    if lost > 0:
+        tail = (f"{lost} complete messages belong to channels the file never defined (its "
+                "writer keeps the definitions for the summary at the end); " + tail)
     return n, tail
 
 
-def _readable_file(path: Path, res: ResolvedBag) -> Path:
+def _readable_file(path: Path, res: ResolvedBag,
+                   index_topics: list[tuple[str, str]] | None = None) -> Path:
     """A storage file as rosbags can open it: zstd files decompressed, open MCAPs recovered."""
     if path.name.endswith(".zstd"):
         try:
@@ -158,9 +208,11 @@ def _readable_file(path: Path, res: ResolvedBag) -> Path:
         path = plain
     if path.suffix.lower() == ".mcap" and not mcap_is_complete(path):
         fixed = res.tmpdir() / f"recovered_{path.name}"
-        n, tail = recover_mcap(path, fixed)
+        n, tail = recover_mcap(path, fixed, index_topics)
         res.notes.append(f"{path.name}: no MCAP footer (still being recorded, or cut off): "
-                         f"{n} messages recovered; {tail}")
+                         f"{n} messages recovered" + (f"; {tail}" if tail else ""))
+        if tail:
+            res.incomplete = f"{path.name}: {tail}"
         path = fixed
     return path
 
@@ -229,7 +281,11 @@ def resolve_rosbag2(path: str | Path) -> ResolvedBag:
             # a split bag whose last file is still being written: read the files directly
             res.notes.append(f"{', '.join(open_mcaps)}: no MCAP footer; the files are read "
                              "directly instead of through metadata.yaml")
-            res.paths = [_readable_file(path / r, res) for r in rel]
+            listed = info.get("topics_with_message_count", [])
+            res.expected = {t["topic_metadata"]["name"]: int(t.get("message_count", 0))
+                            for t in listed}
+            index = [(t["topic_metadata"]["name"], t["topic_metadata"]["type"]) for t in listed]
+            res.paths = [_readable_file(path / r, res, index) for r in rel]
             return res
         if not fixes:
             res.paths = [path]

@@ -147,6 +147,14 @@ def open_bag(path: Path):
         raise CorruptDataError(f"cannot open bag: {type(exc).__name__}: {exc}",
                                where=str(path)) from None
     reader.notes = notes
+    reader.expected = res.expected if res is not None else {}
+    reader.incomplete = res.incomplete if res is not None else None
+    if reader.incomplete and not any(c.msgcount for c in reader.connections):
+        reader.close()
+        if res is not None:
+            res.cleanup()
+        raise CorruptDataError(f"no complete message could be read: {reader.incomplete}",
+                               where=str(path))
     if res is not None and res.tmp is not None:
         close = reader.close
 
@@ -258,12 +266,19 @@ def iter_bag(path: str | Path, topic: str | None = None, notes: list | None = No
                                    f"{type(exc).__name__}: {exc}", where=str(path))
             err.missing = max(1, chosen.messages - (i + 1))
             raise err from None
-        if chosen.messages and i + 1 < chosen.messages:
+        listed = max(chosen.messages, reader.expected.get(chosen.topic, 0))
+        if listed and i + 1 < listed:
             # readers stop quietly at a zeroed or truncated chunk: the index knows better
             err = CorruptDataError(f"bag storage unreadable after message {i}: only {i + 1} of "
-                                   f"the {chosen.messages} messages its index lists could be "
+                                   f"the {listed} messages its index lists could be "
                                    "read (corrupted or truncated file)", where=str(path))
-            err.missing = chosen.messages - (i + 1)
+            err.missing = listed - (i + 1)
+            raise err
+        if reader.incomplete:
+            # no index to count what was lost: at least the record the file ends in
+            err = CorruptDataError(f"bag storage unreadable after message {i}: "
+                                   f"{reader.incomplete}", where=str(path))
+            err.missing = 1
             raise err
     finally:
         reader.close()

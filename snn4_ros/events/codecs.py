@@ -82,7 +82,8 @@ class DecodeStats:
     on: int = 0
     triggers: int = 0
     bytes: int = 0
-    seq_gaps: int = 0
+    seq_gaps: int = 0              # packets missing between consecutive sequence numbers
+    seq_resets: int = 0            # sequence numbers that went back or leapt implausibly
     skipped_packets: int = 0
     out_of_range: int = 0
     time_regressions: int = 0
@@ -351,9 +352,7 @@ class PacketDecoder:
         if pkt.width <= 0 or pkt.height <= 0 or pkt.width > 65536 or pkt.height > 65536:
             raise CorruptDataError(f"invalid sensor geometry {pkt.width}x{pkt.height}", where=where)
         self.stats.packets += 1
-        if self._last_seq is not None and pkt.seq != self._last_seq + 1:
-            self.stats.seq_gaps += max(int(pkt.seq) - self._last_seq - 1, 1)
-        self._last_seq = int(pkt.seq)
+        self._count_seq(int(pkt.seq))
         payload = pkt.payload()
         self.stats.bytes += len(payload)
         wb = _WORD_BYTES[enc]
@@ -400,11 +399,37 @@ class PacketDecoder:
         self.stats.triggers += len(triggers)
         return EventArray(ev, int(pkt.width), int(pkt.height), triggers)
 
+    MAX_SEQ_GAP = 100_000        # more missing packets than this in one step is not a gap
+
+    def _count_seq(self, seq: int) -> None:
+        """Gaps count missing packets; a sequence number that goes back (a driver restart)
+        or leaps by more than MAX_SEQ_GAP (a lying or corrupt header) counts once as a
+        reset, so one bad value cannot add 2**64 to the gap count."""
+        if self._last_seq is not None and seq != self._last_seq + 1:
+            gap = seq - self._last_seq - 1
+            if 0 < gap <= self.MAX_SEQ_GAP:
+                self.stats.seq_gaps += gap
+            else:
+                self.stats.seq_resets += 1
+        self._last_seq = seq
+
+    @property
+    def last_t(self) -> int | None:
+        """End time of the last packet: the reference for time regressions. A caller that
+        rejects a packet after decoding it (its time span) puts the previous value back,
+        so one far-future packet cannot make every later packet count as a regression."""
+        return self._last_t
+
+    @last_t.setter
+    def last_t(self, t: int | None) -> None:
+        self._last_t = t
+
     def _order(self, ev: np.ndarray, where: str) -> np.ndarray:
         ev = ensure_time_order(ev, self.strict, self.stats, where, self._last_t)
         if len(ev):
-            t_end = int(ev["t"][-1])
-            self._last_t = t_end if self._last_t is None else max(self._last_t, t_end)
+            # the last packet's end, not the maximum ever seen: a single packet from the
+            # future costs at most one regression, not one for every packet after it
+            self._last_t = int(ev["t"][-1])
         return ev
 
 

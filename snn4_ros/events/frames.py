@@ -130,9 +130,14 @@ def events_to_voxel_grid(ev: np.ndarray | EventArray, n_bins: int, cfg: FrameCon
 class FrameStream:
     """Incremental windowing of a live stream into time-bin frames ``[2, H, W]``.
 
-    ``push(events)`` returns the frames of every bin that the new events have closed (a bin
-    closes when an event at or past its end arrives, or on ``flush(until_ns)`` from a clock).
+    A bin closes when an event at or past its end arrives, or on a clock (``until_ns``).
     Bins start at the first event's time rounded down to ``bin_us``.
+
+    Frames are produced lazily, one bin at a time (``add`` then ``bins``): a packet whose
+    events span an hour closes ~90,000 bins of 40 ms, and materialising them at once is
+    what once asked a live node for 30 GiB. ``bins(max_bins=...)`` stops after a cap and
+    leaves the rest pending; ``skip_to`` drops closed bins nobody will step through.
+    ``push`` / ``flush`` (every closed bin as one array) remain for batch-sized callers.
     """
 
     cfg: FrameConfig
@@ -140,6 +145,7 @@ class FrameStream:
     height: int
     t0_ns: int | None = None
     _pending: list = field(default_factory=list)
+    _latest_ns: int | None = None
 
     def __post_init__(self):
         self.out_w, self.out_h = self.cfg.output_size(self.width, self.height)
@@ -149,38 +155,80 @@ class FrameStream:
     def next_bin_end_ns(self) -> int | None:
         return None if self.t0_ns is None else self.t0_ns + self.bin_ns
 
-    def push(self, ev: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """Add time-sorted events; return (frames [K, 2, H, W], end times of those K bins)."""
+    def add(self, ev: np.ndarray) -> None:
+        """Add time-sorted events (no frame is made here)."""
         if len(ev) == 0:
-            return self._empty()
+            return
         if self.t0_ns is None:
             self.t0_ns = int(ev["t"][0]) // self.bin_ns * self.bin_ns
         self._pending.append(ev)
-        return self._emit(int(ev["t"][-1]))
+        t_last = int(ev["t"][-1])
+        self._latest_ns = t_last if self._latest_ns is None else max(self._latest_ns, t_last)
+
+    def closed_bins(self, until_ns: int | None = None) -> int:
+        """How many bins are closed (by the latest event, or by ``until_ns``)."""
+        t = self._latest_ns if until_ns is None else until_ns
+        if self.t0_ns is None or t is None:
+            return 0
+        return max(0, (t - self.t0_ns) // self.bin_ns)
+
+    def bins(self, until_ns: int | None = None, max_bins: int | None = None):
+        """Yield ``(frame [2, H, W], bin end ns)`` for closed bins, one at a time.
+
+        The stream's state advances with each yielded bin, so stopping early (a cap, a
+        consumer that breaks) leaves the remaining bins pending, never lost or repeated.
+        """
+        n = self.closed_bins(until_ns)
+        if max_bins is not None:
+            n = min(n, max_bins)
+        if n <= 0:
+            return
+        ev = self._events()
+        edges = np.searchsorted(ev["t"], self.t0_ns + np.arange(n + 1) * self.bin_ns)
+        for k in range(n):
+            a, b = int(edges[k]), int(edges[k + 1])
+            t0 = self.t0_ns
+            frame = events_to_frames(ev[a:b], 1, self.cfg, self.width, self.height,
+                                     t0_ns=t0)[0]
+            self.t0_ns = t0 + self.bin_ns
+            self._pending = [ev[b:]] if b < len(ev) else []
+            yield frame, self.t0_ns
+
+    def skip_to(self, t_ns: int) -> int:
+        """Drop every bin that ends at or before ``t_ns`` without making it; returns how many
+        bins were dropped (their events are dropped with them)."""
+        n = self.closed_bins(t_ns)
+        if n <= 0:
+            return 0
+        end = self.t0_ns + n * self.bin_ns
+        ev = self._events()
+        cut = int(np.searchsorted(ev["t"], end, side="left"))
+        self._pending = [ev[cut:]] if cut < len(ev) else []
+        self.t0_ns = end
+        return int(n)
+
+    def push(self, ev: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Add time-sorted events; return (frames [K, 2, H, W], end times of those K bins)."""
+        self.add(ev)
+        return self._collect(self.bins())
 
     def flush(self, until_ns: int) -> tuple[np.ndarray, list[int]]:
         """Close every bin that ends at or before ``until_ns`` (for quiet scenes)."""
-        if self.t0_ns is None:
-            return self._empty()
-        return self._emit(until_ns)
+        return self._collect(self.bins(until_ns))
 
-    def _empty(self):
-        return np.empty((0, 2, self.out_h, self.out_w), np.float32), []
+    def _events(self) -> np.ndarray:
+        if len(self._pending) > 1:
+            self._pending = [np.concatenate(self._pending)]
+        return self._pending[0] if self._pending else np.empty(0, EVENT_DTYPE)
 
-    def _emit(self, t_ns: int):
-        n_closed = (t_ns - self.t0_ns) // self.bin_ns     # bins ending at or before t_ns
-        if n_closed <= 0:
-            return self._empty()
-        ev = np.concatenate(self._pending) if len(self._pending) > 1 else \
-            (self._pending[0] if self._pending else np.empty(0, EVENT_DTYPE))
-        end = self.t0_ns + n_closed * self.bin_ns
-        cut = int(np.searchsorted(ev["t"], end, side="left"))
-        frames = events_to_frames(ev[:cut], int(n_closed), self.cfg, self.width, self.height,
-                                  t0_ns=self.t0_ns)
-        ends = [self.t0_ns + (k + 1) * self.bin_ns for k in range(int(n_closed))]
-        self._pending = [ev[cut:]] if cut < len(ev) else []
-        self.t0_ns = end
-        return frames, ends
+    def _collect(self, it):
+        frames, ends = [], []
+        for f, e in it:
+            frames.append(f)
+            ends.append(e)
+        if not frames:
+            return np.empty((0, 2, self.out_h, self.out_w), np.float32), []
+        return np.stack(frames), ends
 
 
 def refractory_filter(ev: np.ndarray, width: int, height: int, refractory_us: int) -> np.ndarray:

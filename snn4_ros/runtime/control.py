@@ -8,6 +8,9 @@ in a zero command:
 * debounce: an action starts only after ``debounce`` consecutive agreeing decisions, and is
   held for ``hold_s`` after the last one;
 * deadman: no valid perception for ``deadman_s`` -> zero (stale);
+* decision age: a decision whose packets are older than ``max_decision_age_s`` (a drained
+  backlog, a stalled worker) or stamped in the future never counts as perception;
+* clock: time that goes backwards (sim time reset, a bag loop) forgets everything -> zero;
 * limits: velocity and acceleration limits on both axes;
 * e-stop: latched zero until explicitly released;
 * faults: NaN / infinite / out-of-range scores or positions -> zero and a fault flag that
@@ -51,6 +54,7 @@ class ControllerConfig:
     debounce: int = 3
     hold_s: float = 0.5
     deadman_s: float = 0.5
+    max_decision_age_s: float = 0.5     # older decisions (by their packets' stamp) never act
     max_linear: float = 0.3
     max_angular: float = 1.0
     max_linear_accel: float = 0.5       # m/s^2
@@ -68,7 +72,7 @@ class ControllerConfig:
         for name in ("min_confidence", "follow_min_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1]")
-        for name in ("hold_s", "deadman_s", "max_linear", "max_angular", "max_linear_accel",
+        for name in ("hold_s", "deadman_s", "max_decision_age_s", "max_linear", "max_angular", "max_linear_accel",
                      "max_angular_accel", "image_width"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
@@ -98,6 +102,24 @@ class Command:
         return self.linear == 0.0 and self.angular == 0.0
 
 
+def decision_age_problem(age_s: float | None, max_age_s: float) -> str | None:
+    """Why a decision must not move the robot because of its age, or None.
+
+    ``age_s`` is now minus the stamp of the packets the decision came from (None: the
+    caller has no stamp to judge by). Too old: a backlog drained late or a worker stalled.
+    Too far in the future: a clock jumped back or a stamp lies; neither can be trusted.
+    """
+    if age_s is None:
+        return None
+    if not math.isfinite(age_s):
+        return f"decision age {age_s}"
+    if age_s > max_age_s:
+        return f"decision {age_s:.2f} s old (limit {max_age_s:.2f} s)"
+    if age_s < -max_age_s:
+        return f"decision stamped {-age_s:.2f} s in the future"
+    return None
+
+
 class GestureController:
     """Feed it decisions and tracks as they arrive; ask it for a command at any time."""
 
@@ -113,13 +135,39 @@ class GestureController:
         self._track: tuple[float, float, float, float] | None = None   # t, x, y, conf
         self._out = (0.0, 0.0)
         self._out_t: float | None = None
+        self._clock: float | None = None
+        self.stale_decisions = 0          # decisions refused for their age
+        self.clock_resets = 0             # times the clock went backwards
+        self.last_refusal: str | None = None
 
     # ----------------------------------------------------------- inputs
     def set_estop(self, engaged: bool) -> None:
         self.estop = bool(engaged)
 
-    def on_decision(self, t: float, cls: str, confidence: float, scores=None) -> None:
-        """A classification at time ``t`` (seconds)."""
+    def _see_clock(self, t: float) -> None:
+        """Time going backwards (a sim-time reset, a looping bag) invalidates every decision
+        and hold time measured on the old timeline: forget them all (zero until fresh). Steps
+        back shorter than the deadman (callers interleaving two time sources) change nothing
+        a deadman would not."""
+        if self._clock is not None and t < self._clock - self.cfg.deadman_s:
+            self.clock_resets += 1
+            self._last_valid_t = None
+            self._reset_action()
+            self._track = None
+            self._out, self._out_t = (0.0, 0.0), None
+            self._clock = t
+        self._clock = t if self._clock is None else max(self._clock, t)
+
+    def on_decision(self, t: float, cls: str, confidence: float, scores=None,
+                    age_s: float | None = None) -> None:
+        """A classification received at time ``t`` (seconds); ``age_s``: how old the packets
+        behind it were when it arrived (see ``decision_age_problem``)."""
+        self._see_clock(t)
+        why = decision_age_problem(age_s, self.cfg.max_decision_age_s)
+        if why is not None:
+            self.stale_decisions += 1
+            self.last_refusal = why
+            return
         values = [confidence] + list(scores or [])
         if any(not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v > 1
                for v in values):
@@ -143,7 +191,11 @@ class GestureController:
             self._active = cls
             self._active_until = t + self.cfg.hold_s
 
-    def on_track(self, t: float, x: float, y: float, confidence: float) -> None:
+    def on_track(self, t: float, x: float, y: float, confidence: float,
+                 age_s: float | None = None) -> None:
+        self._see_clock(t)
+        if decision_age_problem(age_s, self.cfg.max_decision_age_s) is not None:
+            return
         if not all(math.isfinite(v) for v in (x, y, confidence)) or not 0 <= confidence <= 1:
             self.fault = f"invalid track at t={t:.3f}"
             self._track = None
@@ -156,6 +208,7 @@ class GestureController:
     # ----------------------------------------------------------- output
     def command(self, t: float) -> Command:
         """The command for time ``t``, after limits; zero whenever anything is off."""
+        self._see_clock(t)
         state, action, target = self._target(t)
         lin, ang = target
         if state in ("estop", "fault", "stale"):
