@@ -45,9 +45,12 @@ for t in "$SRC"/*.tar.gz; do tar xzf "$t" -C "$work"; done
   pyyaml packaging colcon-core colcon-ros colcon-python-setup-py colcon-package-information \
   colcon-package-selection colcon-recursive-crawl colcon-parallel-executor colcon-output \
   colcon-library-path colcon-bash colcon-cmake colcon-defaults colcon-metadata 2>&1 | filter
+# not launch_testing: its pytest plugin does not load with this pytest (hookimpl `path`);
+# the launch tests drive `ros2 launch` as a user does. An earlier install is removed.
+"$VENV/bin/pip" uninstall -y -q launch_testing launch_testing_ros >/dev/null 2>&1 || true
 # order matters only for readability: pip --no-deps installs each as it is
-pkgs=(launch-*/launch launch-*/launch_xml launch-*/launch_yaml launch-*/launch_testing
-      launch_ros-*/launch_ros launch_ros-*/ros2launch launch_ros-*/launch_testing_ros
+pkgs=(launch-*/launch launch-*/launch_xml launch-*/launch_yaml
+      launch_ros-*/launch_ros launch_ros-*/ros2launch
       rosidl_runtime_py-* ros2cli-*/ros2cli ros2cli-*/ros2pkg ros2cli-*/ros2run
       ros2cli-*/ros2node ros2cli-*/ros2topic ros2cli-*/ros2param ros2cli-*/ros2service
       ros2cli-*/ros2lifecycle ros2cli-*/ros2interface)
