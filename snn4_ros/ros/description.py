@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from .parameters import NODE_PARAMETERS, ParameterError, check_parameters
+
 
 def config_dirs() -> list[Path]:
     dirs = [Path(__file__).resolve().parents[2] / "config",
@@ -28,16 +30,36 @@ def load_graph(name_or_path: str = "perception") -> dict:
     if not p.exists():
         raise FileNotFoundError(f"graph description {name_or_path!r} not found in "
                                 f"{', '.join(map(str, config_dirs()))}")
-    data = yaml.safe_load(p.read_text()) or {}
-    nodes = data.get("nodes")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{p}: not valid YAML ({' '.join(str(exc).split())})") from None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
     if not isinstance(nodes, dict) or not nodes:
-        raise ValueError(f"{p}: no 'nodes' mapping")
-    return nodes
+        raise ParameterError(f"{p}: no 'nodes' mapping (see config/perception.yaml)")
+    for name, spec in nodes.items():
+        if not isinstance(spec, dict) or "executable" not in spec:
+            raise ParameterError(f"{p}: node {name!r} has no executable (one of "
+                                 f"{', '.join(NODE_PARAMETERS)})")
+    checked = check_parameters({n: s.get("parameters") or {} for n, s in nodes.items()},
+                               executables(nodes), str(p))
+    return {n: {**s, "parameters": checked.get(n, {})} for n, s in nodes.items()}
+
+
+def executables(nodes: dict) -> dict[str, str]:
+    """Node name -> executable, for ``parameters.check_parameters``."""
+    return {name: spec["executable"] for name, spec in nodes.items()}
+
+
+def check_overrides(nodes: dict, overrides: dict, where: str = "--param") -> dict:
+    """``overrides`` ({node: {name: value}}) checked against the graph's nodes and their
+    declared parameters: unknown names and bad values are a ParameterError, at once."""
+    return check_parameters(overrides, executables(nodes), where)
 
 
 def node_parameters(nodes: dict, overrides: dict | None = None) -> dict[str, dict]:
-    """Parameters per node name, with ``overrides`` (same shape) applied on top."""
+    """Parameters per node name, with ``overrides`` (same shape, checked) applied on top."""
     out = {name: dict(spec.get("parameters") or {}) for name, spec in nodes.items()}
-    for name, params in (overrides or {}).items():
+    for name, params in check_overrides(nodes, overrides or {}).items():
         out.setdefault(name, {}).update(params)
     return out
