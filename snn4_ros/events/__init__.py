@@ -1,4 +1,5 @@
-"""Event core: one event-array type, codecs, readers/writers, the synthetic DVS, frames.
+"""Event core: one event-array type, codecs, readers/writers, stream types, the message
+reader of both replays, labels, the synthetic DVS, frames.
 
 No rclpy import anywhere in this package.
 """
@@ -8,7 +9,10 @@ from .codecs import ENCODINGS, DecodeStats, Packet, PacketDecoder, PacketEncoder
 from .errors import (CorruptDataError, EventDataError, NoEventsError, OutOfRangeError,
                      TimeOrderError, TruncatedDataError, UnknownEncodingError)
 from .frames import FrameConfig, FrameStream, events_to_frames, events_to_voxel_grid
+from .labels import Interval, LabelError, check_labels, labels_from_topic, load_labels_csv
+from .messages import MessageLog, iter_messages
 from .sources import detect_format, inspect_recording, iter_source, read_recording
+from .stream import Chunk, Pacer, time_chunks
 
 __all__ = [
     "EVENT_DTYPE", "TRIGGER_DTYPE", "EventArray", "make_events", "make_triggers", "ENCODINGS",
@@ -16,5 +20,7 @@ __all__ = [
     "CorruptDataError", "EventDataError", "NoEventsError", "OutOfRangeError", "TimeOrderError",
     "TruncatedDataError", "UnknownEncodingError", "FrameConfig", "FrameStream",
     "events_to_frames", "events_to_voxel_grid", "detect_format", "inspect_recording",
-    "iter_source", "read_recording",
+    "iter_source", "read_recording", "Interval", "LabelError", "check_labels",
+    "labels_from_topic", "load_labels_csv", "MessageLog", "iter_messages", "Chunk", "Pacer",
+    "time_chunks",
 ]

@@ -13,7 +13,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..events.errors import EventDataError
+from .errors import EventDataError
 
 
 class LabelError(EventDataError):

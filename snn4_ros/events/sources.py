@@ -1,11 +1,7 @@
 """One way to open any event source: a recording, a bag, a live camera or the simulator.
 
-A source spec is a string, as the CLI and the ROS nodes take it:
-
-* ``synthetic`` or ``synthetic:SEED`` - the synthetic gesture DVS (128x128)
-* ``camera`` or ``camera:SERIAL``    - a live iniVation camera through dv-processing
-* a path: ROS 2 bag folder / ``.db3`` / ``.mcap``, ROS 1 ``.bag``, ``.aedat4``, jAER
-  ``.aedat`` / ``.aedat2``, Prophesee ``.raw``, N-MNIST ``.bin`` / ``.bs2``
+A source spec is a string, as the CLI and the ROS nodes take it: ``SOURCE_SPECS`` lists them
+and ``RECORDING_FORMATS`` the recordings a path may name (``snn4 sources`` prints both).
 """
 
 from __future__ import annotations
@@ -21,6 +17,20 @@ from .errors import EventDataError
 from .stream import Chunk, Pacer, time_chunks
 
 BAG_SUFFIXES = (".db3", ".mcap", ".bag")
+
+SOURCE_SPECS = (
+    ("synthetic, synthetic:SEED", "the synthetic gesture DVS (128x128)"),
+    ("camera, camera:SERIAL", "a live iniVation camera through dv-processing"),
+    ("PATH", "a recording in one of the formats below"),
+)
+RECORDING_FORMATS = (       # (detect_format's name, what it reads)
+    ("rosbag2", "ROS 2 bag: folder, .db3 or .mcap (also .db3.zstd / .mcap.zstd)"),
+    ("rosbag1", "ROS 1 .bag"),
+    ("aedat4", "iniVation AEDAT4 .aedat4"),
+    ("aedat2", "jAER .aedat / .aedat2 / .dat"),
+    ("prophesee_raw", "Prophesee .raw"),
+    ("nmnist", "N-MNIST .bin / .bs2"),
+)
 
 
 def detect_format(path: str | Path) -> str:

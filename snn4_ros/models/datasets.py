@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..events import FrameConfig, events_to_frames, make_events, read_recording
+from ..events import events_to_frames, make_events, read_recording
 from ..events.files import read_nmnist, read_nmnist_labels
 from .hybridnet import HybridNetConfig
 
@@ -65,13 +65,9 @@ class FrameData:
                          None if self.targets is None else self.targets[idx], self.source)
 
 
-def frame_config(cfg: HybridNetConfig) -> FrameConfig:
-    return FrameConfig(bin_us=cfg.bin_us, downsample=cfg.downsample, clip_count=255)
-
-
 def clip_frames(ev: np.ndarray, cfg: HybridNetConfig, width: int, height: int, t0: int,
                 n_bins: int) -> np.ndarray:
-    f = events_to_frames(ev, n_bins, frame_config(cfg), width, height, t0_ns=t0)
+    f = events_to_frames(ev, n_bins, cfg.frame_config(), width, height, t0_ns=t0)
     out = np.zeros((n_bins, 2, cfg.input_height, cfg.input_width), np.uint8)
     h, w = min(f.shape[2], cfg.input_height), min(f.shape[3], cfg.input_width)
     out[:, :, :h, :w] = f[:, :, :h, :w]

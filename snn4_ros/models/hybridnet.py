@@ -22,7 +22,6 @@ time (``StreamingRunner``) gives exactly the outputs of ``forward`` on the prefi
 from __future__ import annotations
 
 import time
-
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..events.frames import FrameConfig
 from .layers import SDSA, SpikingConv
 from .loihi import LoihiConv
 from .neurons import make_neuron
@@ -80,6 +80,21 @@ class HybridNetConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def frame_config(self) -> FrameConfig:
+        """The event -> frame transform this model was trained with (time bins of ``bin_us``,
+        ``downsample``, counts clipped at 255): training data, the pipeline and the Loihi
+        check clips all make their frames with it."""
+        return FrameConfig(bin_us=self.bin_us, downsample=self.downsample, clip_count=255)
+
+    def stage_shapes(self) -> list[tuple[int, int, int]]:
+        """(C, H, W) after every backbone stage, per sample and bin: the one walk over the
+        strides (a stride-s conv with padding k//2 maps n pixels to ceil(n / s))."""
+        h, w, out = self.input_height, self.input_width, []
+        for c, s in zip(self.channels, self.strides):
+            h, w = -(-h // s), -(-w // s)
+            out.append((c, h, w))
+        return out
 
 
 PRESETS = {
@@ -152,6 +167,15 @@ class HybridOutput(NamedTuple):
 
 
 class HybridNet(nn.Module):
+    """The SNN4-HybridNet: spiking conv backbone (optionally SDSA) -> ERS + SAT bridge over the
+    last ``window`` bins -> gesture logits and a tracking heatmap (see the module docstring).
+
+    ``forward`` takes whole clips ``[T, B, C, H, W]`` (training, ``snn4 eval``);
+    ``StreamingRunner`` steps the same weights one bin at a time with the same outputs (the
+    live path). Everything that shapes the net is in ``cfg``, which every model card keeps,
+    so a checkpoint rebuilds exactly this net.
+    """
+
     def __init__(self, cfg: HybridNetConfig):
         super().__init__()
         self.cfg = cfg
@@ -238,28 +262,16 @@ class HybridNet(nn.Module):
 
     def feature_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the last backbone stage's spikes, per sample and bin."""
-        h, w = self.cfg.input_height, self.cfg.input_width
-        for s in self.cfg.strides:
-            h, w = -(-h // s), -(-w // s)
-        return self.cfg.channels[-1], h, w
+        return self.cfg.stage_shapes()[-1]
 
     def neuron_count(self) -> int:
         """Spiking neurons in the backbone (per sample and time bin)."""
-        h, w = self.cfg.input_height, self.cfg.input_width
-        total = 0
-        for layer in self.backbone:
-            h, w = -(-h // layer.stride), -(-w // layer.stride)
-            total += layer.conv.out_channels * h * w
-        return total
+        return sum(c * h * w for c, h, w in self.cfg.stage_shapes())
 
     def macs_per_step(self) -> int:
         """Multiply-accumulates of the backbone per time bin, as a dense ANN would do them."""
-        h, w = self.cfg.input_height, self.cfg.input_width
-        total = 0
-        for layer in self.backbone:
-            h, w = -(-h // layer.stride), -(-w // layer.stride)
-            total += layer.macs_per_step(h, w)
-        return total
+        return sum(layer.macs_per_step(h, w)
+                   for layer, (_, h, w) in zip(self.backbone, self.cfg.stage_shapes()))
 
     def synops(self, x: torch.Tensor, counts: list[torch.Tensor]) -> torch.Tensor:
         """Synaptic operations per sample [B]: input events and spikes times their fan-out."""

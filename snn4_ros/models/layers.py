@@ -19,7 +19,20 @@ def _bt(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
-class SpikingConv(nn.Module):
+class ConvCounts:
+    """Operation counts of a conv layer (its ``conv``, ``kernel`` and ``stride``), shared by
+    the spiking conv and the Loihi conv."""
+
+    def fan_out(self) -> float:
+        """Synapses driven by one input spike (for synaptic-operation counts)."""
+        return self.conv.out_channels * self.kernel ** 2 / self.stride ** 2
+
+    def macs_per_step(self, h_out: int, w_out: int) -> int:
+        """Multiply-accumulates of one time step, as a dense ANN would do them."""
+        return self.conv.in_channels * self.conv.out_channels * self.kernel ** 2 * h_out * w_out
+
+
+class SpikingConv(ConvCounts, nn.Module):
     """conv -> batch norm -> spiking neuron, over [T, B, C, H, W]."""
 
     def __init__(self, c_in: int, c_out: int, neuron: Neuron, kernel: int = 3, stride: int = 1):
@@ -42,13 +55,6 @@ class SpikingConv(nn.Module):
         if state is None:
             state = self.neuron.init_state(y)
         return self.neuron.step(y, state)
-
-    def fan_out(self) -> float:
-        """Synapses driven by one input spike (for synaptic-operation counts)."""
-        return self.conv.out_channels * self.kernel ** 2 / self.stride ** 2
-
-    def macs_per_step(self, h_out: int, w_out: int) -> int:
-        return self.conv.in_channels * self.conv.out_channels * self.kernel ** 2 * h_out * w_out
 
 
 class SDSA(nn.Module):

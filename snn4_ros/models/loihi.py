@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import ConvCounts
 from .surrogate import Surrogate
 
 W_MIN, W_MAX = -256, 254          # even: exact under the chip's mixed-sign 8-bit weights
@@ -64,7 +65,7 @@ def _wrap(x: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.remainder(x + base // 2, base) - base // 2
 
 
-class LoihiConv(nn.Module):
+class LoihiConv(ConvCounts, nn.Module):
     """Conv + CUBA-LIF with the chip's arithmetic (see the module docstring)."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1,
@@ -164,12 +165,6 @@ class LoihiConv(nn.Module):
         s = torch.stack(out)
         return s.float() if self.fixed else s
 
-    def fan_out(self) -> float:
-        return self.conv.out_channels * self.kernel ** 2 / self.stride ** 2
-
-    def macs_per_step(self, h_out: int, w_out: int) -> int:
-        return self.conv.in_channels * self.conv.out_channels * self.kernel ** 2 * h_out * w_out
-
     def lava_params(self) -> dict:
         """What Lava needs, as integers (weights in Lava's (C_out, W, H, C_in) layout with
         the kernel flipped: Lava's Conv is a true convolution, torch's a correlation)."""
@@ -244,13 +239,11 @@ def export_lava(model: nn.Module, base) -> tuple:
     cfg = model.cfg
     h, w, c = cfg.input_height, cfg.input_width, cfg.in_channels
     tensors, meta = {}, []
-    for i, m in enumerate(layers):
+    for i, (m, (c_out, h_out, w_out)) in enumerate(zip(layers, cfg.stage_shapes())):
         p = m.lava_params()
-        h_out, w_out = -(-h // m.stride), -(-w // m.stride)
         tensors[f"layer{i}.weight"] = p.pop("weight").numpy()
-        meta.append(p | {"in_shape": [w, h, c], "out_shape": [w_out, h_out,
-                                                               m.conv.out_channels]})
-        h, w, c = h_out, w_out, m.conv.out_channels
+        meta.append(p | {"in_shape": [w, h, c], "out_shape": [w_out, h_out, c_out]})
+        h, w, c = h_out, w_out, c_out
     base = Path(base)
     st = base.parent / f"{base.name}.lava.safetensors"
     js = base.parent / f"{base.name}.lava.json"

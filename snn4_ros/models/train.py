@@ -71,6 +71,16 @@ def _dist():
     return rank, world
 
 
+def end_distributed() -> int:
+    """Tear the DDP process group down after training; this process's rank (0 without DDP).
+    Only rank 0 goes on to evaluate and write the checkpoint."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank = torch.distributed.get_rank()
+        torch.distributed.destroy_process_group()
+        return rank
+    return 0
+
+
 def _shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
     if max_shift <= 0:
         return x

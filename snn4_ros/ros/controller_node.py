@@ -1,8 +1,8 @@
 """``gesture_controller`` node: gestures and tracks -> ``geometry_msgs/Twist`` on ``cmd_vel``.
 
-A thin adapter over ``snn4_ros.runtime.control.GestureController``: decisions and tracks feed it,
-a timer publishes its command at ``rate_hz`` (zero whenever perception is stale, confidence
-is low, the e-stop is engaged or anything is invalid), the ``~/estop`` service
+A thin adapter over ``snn4_ros.runtime.control.GestureController``: decisions and tracks
+feed it, a timer publishes its command at ``rate_hz`` (zero whenever perception is stale,
+confidence is low, the e-stop is engaged or anything is invalid), the ``~/estop`` service
 (``std_srvs/SetBool``) latches zero until released, and a zero goes out on shutdown. Meant
 to sit behind twist_mux as a low-priority input.
 """
@@ -18,6 +18,9 @@ from .common import GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare, diagnostic
 
 
 class ControllerNode(Node):
+    """ROS adapter of ``GestureController``: subscriptions feed it, a timer publishes its
+    command; all decisions about motion (gates, deadman, limits, e-stop) are the core's."""
+
     def __init__(self, **kwargs):
         super().__init__("gesture_controller", **kwargs)
         from diagnostic_msgs.msg import DiagnosticArray

@@ -54,6 +54,9 @@ def model_card_summary(name: str, preset: str | None) -> dict:
 
 
 class DashboardNode(Node):
+    """Feeds ``DashboardState`` from the graph's topics and serves ``create_app`` with
+    uvicorn in a thread; the e-stop button calls the controller's service."""
+
     def __init__(self, **kwargs):
         super().__init__("dashboard", **kwargs)
         from diagnostic_msgs.msg import DiagnosticArray

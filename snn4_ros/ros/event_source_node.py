@@ -21,6 +21,9 @@ from .common import EVENTS_PUB_QOS, EVENTS_TOPIC, declare, diagnostic, publish_d
 
 
 class EventSourceNode(Node):
+    """Publishes any event source as EventPackets from a reader thread (the module docstring
+    has the packet thresholds); the source itself is the core's ``iter_source``."""
+
     def __init__(self, **kwargs):
         super().__init__("event_source", **kwargs)
         self.source = declare(self, "source", "synthetic", "source spec: synthetic[:SEED], "

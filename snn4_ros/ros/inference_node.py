@@ -27,6 +27,10 @@ from .common import (EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, TR
 
 
 class InferenceNode(Node):
+    """ROS adapter of ``PerceptionPipeline``: the subscription only enqueues, one worker
+    thread runs the pipeline and publishes; diagnostics report its counters every second.
+    ``backend:=lava`` hands the spiking backbone to the Lava bridge (``LavaClient``)."""
+
     def __init__(self, **kwargs):
         super().__init__("snn4_inference", **kwargs)
         from diagnostic_msgs.msg import DiagnosticArray

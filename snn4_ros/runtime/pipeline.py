@@ -16,7 +16,6 @@ import torch
 
 from ..events import FrameStream, Packet, PacketDecoder, PacketEncoder, make_events
 from ..events.frames import rescale_events
-from ..models.datasets import frame_config
 from ..models.hybridnet import HybridNet, HybridOutput, StreamingRunner
 
 
@@ -55,6 +54,12 @@ class GeometryError(ValueError):
 
 
 class PerceptionPipeline:
+    """EventPackets in, one ``BinResult`` per closed time bin out: decoder, geometry check and
+    rescaling, windowing into the model's frames and the streaming HybridNet, with their
+    counters (bad data, geometry errors, time jumps). One object per stream: it keeps the
+    decoder's, the windowing's and every neuron's state between packets, so the inference
+    node, ``snn4 demo`` and both replays compute exactly the same decisions."""
+
     def __init__(self, net: HybridNet, device: str = "cpu", rescale: bool = True,
                  strict: bool = False, backbone=None):
         """``backbone(frame [1, C, H, W], stamp_ns) -> (last-stage spikes, layer counts)``
@@ -64,7 +69,7 @@ class PerceptionPipeline:
         self.device = device
         self.rescale = rescale
         self.runner = StreamingRunner(self.net)
-        self.cfg = frame_config(net.cfg)
+        self.cfg = net.cfg.frame_config()
         self.model_geometry = (net.cfg.sensor_width, net.cfg.sensor_height)
         self.max_gap_ns = net.cfg.window * net.cfg.bin_us * 1000
         self.decoder = PacketDecoder(strict=strict)

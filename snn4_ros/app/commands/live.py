@@ -1,0 +1,106 @@
+"""``snn4 demo`` (the pipeline in process, live statistics) and ``snn4 up`` (the ROS 2
+graph in one process, optionally with the dashboard)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def cmd_demo(args) -> int:
+    from ..demo import run_demo
+
+    return run_demo(duration_s=args.duration, seed=args.seed, encoding=args.encoding,
+                    model=args.model)
+
+
+def cmd_up(args) -> int:
+    from ...ros.graph import run_graph
+
+    overrides: dict = {}
+    for item in args.param or []:
+        key, _, raw = item.partition("=")
+        node, _, name = key.partition(".")
+        if not name or not raw:
+            print(f"snn4 up: --param wants NODE.NAME=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        overrides.setdefault(node, {})[name] = value
+    state = {"bins": 0, "events": 0}
+
+    def report(inf, ctrl, src):
+        st = inf.decoder.stats
+        cls, conf, pos = inf.last or ("-", 0.0, None)
+        c = ctrl.last
+        line = (f"{st.events - state['events']:8,d} ev/s {inf.bins - state['bins']:3d} bins  "
+                f"snn={cls:<15} p={conf:.2f}  "
+                + (f"target=({pos[0]:5.1f},{pos[1]:5.1f})  " if pos else "")
+                + (f"cmd_vel=({c.linear:+.2f} m/s, {c.angular:+.2f} rad/s) [{c.state}"
+                   f"{' ' + c.action if c.action else ''}]" if c else "cmd_vel=-"))
+        state["bins"], state["events"] = inf.bins, st.events
+        print(line, flush=True)
+
+    if args.dashboard:
+        from ...dashboard import DashboardSecurityError, check_bind
+        from ...ros.dashboard_node import read_token
+
+        host, _, port = args.dashboard.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit():
+            print(f"snn4 up: --dashboard wants HOST:PORT, got {args.dashboard!r}",
+                  file=sys.stderr)
+            return 2
+        dash = overrides.setdefault("dashboard", {})
+        dash.update(host=host, port=int(port))
+        if args.dashboard_token_file:
+            dash["token_file"] = os.path.abspath(args.dashboard_token_file)
+        try:
+            check_bind(host, read_token(dash.get("token_file", "")))
+        except (DashboardSecurityError, OSError, ValueError) as exc:
+            print(f"snn4 up: {exc}", file=sys.stderr)
+            return 2
+        print(f"snn4 up: dashboard on http://{host}:{port}/ (its own process)", flush=True)
+    print(f"snn4 up: event_source -> snn4_inference -> gesture_controller in one process "
+          f"(graph {args.graph}; Ctrl-C to stop)", flush=True)
+    from ...ros.lava_env import LavaEnvMissing
+    try:
+        summary = run_graph(args.source, args.duration, overrides, graph=args.graph,
+                            report=report if not args.json else None,
+                            dashboard=bool(args.dashboard))
+    except (LavaEnvMissing, FileNotFoundError) as exc:
+        print(f"snn4 up: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary))
+    return 1 if summary.get("source_error") else 0
+
+
+def parser_demo(sub) -> None:
+    q = sub.add_parser("demo", help="run the pipeline on the synthetic DVS with live statistics")
+    q.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"],
+                   help="EventPacket encoding on the way through the pipeline")
+    q.add_argument("--model", default="hybridnet_gesture_synth",
+                   help="shipped model name or checkpoint path")
+    q.set_defaults(fn=cmd_demo)
+
+
+def parser_up(sub) -> None:
+    q = sub.add_parser("up", help="run the ROS 2 perception graph in one process")
+    q.add_argument("--source", help="event source spec (default: the graph YAML's)")
+    q.add_argument("--duration", type=float, help="seconds, then stop (default: until Ctrl-C)")
+    q.add_argument("--graph", default="perception", help="config/<graph>.yaml or a path")
+    q.add_argument("--param", action="append", metavar="NODE.NAME=VALUE",
+                   help="override a node parameter (repeatable)")
+    q.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    q.add_argument("--dashboard", metavar="HOST:PORT",
+                   help="serve the health/metrics endpoints and the live page (e.g. "
+                        "127.0.0.1:8080; another address needs a token)")
+    q.add_argument("--dashboard-token-file", metavar="FILE",
+                   help="bearer token for the e-stop (else SNN4_DASHBOARD_TOKEN)")
+    q.set_defaults(fn=cmd_up)

@@ -1,0 +1,89 @@
+"""``snn4 inspect``, ``snn4 record-synthetic`` and ``snn4 sources``: recordings and
+where events come from."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def cmd_inspect(args) -> int:
+    from ...events import EventDataError, inspect_recording
+
+    try:
+        info = inspect_recording(args.path, topic=args.topic, strict=not args.lenient)
+    except EventDataError as exc:
+        print(f"snn4 inspect: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    s = info["stats"]
+    print(f"{info['path']}\n  format     {info['format']}"
+          + (f" ({info['msgtype']}, encoding {info['encoding']}, topic {info['topic']}, "
+             f"{info['messages']} messages)" if "messages" in info else ""))
+    for note in info.get("notes", []):
+        print(f"  note       {note}")
+    print(f"  sensor     {info['width']} x {info['height']}")
+    print(f"  events     {info['events']:,} ({info['on']:,} ON, {info['off']:,} OFF), "
+          f"{info['triggers']} triggers")
+    if info["events"]:
+        print(f"  time       {info['t_first_us']:.0f} .. {info['t_last_us']:.0f} us "
+              f"({info['duration_s']:.3f} s, {info['events'] / max(info['duration_s'], 1e-9):,.0f} ev/s)")
+    skipped = {k: v for k, v in s.items() if k in ("seq_gaps", "skipped_packets", "out_of_range",
+                                                   "time_regressions", "truncated_bytes",
+                                                   "bad_words") and v}
+    if skipped:
+        print(f"  skipped    {skipped}")
+    return 0
+
+
+def cmd_record_synthetic(args) -> int:
+    from ...events.recording import record_synthetic
+
+    info = record_synthetic(args.out, gestures=args.gestures, seed=args.seed,
+                            gesture_s=args.gesture_s, encoding=args.encoding,
+                            storage=args.storage)
+    print(json.dumps(info) if args.json else
+          f"wrote {info['bag']} ({info['messages']} packets, {info['events']:,} events) and "
+          f"{info['labels']}")
+    return 0
+
+
+def cmd_sources(args) -> int:
+    from ...events.sources import RECORDING_FORMATS, SOURCE_SPECS
+
+    print("Source specs (snn4 demo/up --source, the event_source node's `source`):")
+    for spec, what in SOURCE_SPECS:
+        print(f"  {spec:<27} {what}")
+    print("Recording formats (snn4 inspect, snn4 replay, a PATH source):")
+    for name, what in RECORDING_FORMATS:
+        print(f"  {name:<27} {what}")
+    return 0
+
+
+def parser_inspect(sub) -> None:
+    q = sub.add_parser("inspect", help="summarise a recording (bag, AEDAT4/2, RAW, N-MNIST)")
+    q.add_argument("path", help="bag folder/.db3/.mcap/.bag, .aedat4, .aedat, .raw, .bin/.bs2")
+    q.add_argument("--topic", help="event topic in a bag (default: the only one)")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.add_argument("--lenient", action="store_true",
+                   help="skip and count bad data instead of stopping at the first problem")
+    q.set_defaults(fn=cmd_inspect)
+
+
+def parser_record_synthetic(sub) -> None:
+    q = sub.add_parser("record-synthetic", help="write a labelled bag from the synthetic DVS")
+    q.add_argument("--out", required=True, help="bag folder to create")
+    q.add_argument("--gestures", type=int, default=11, help="number of gestures in the bag")
+    q.add_argument("--gesture-s", type=float, default=2.0, help="seconds per gesture")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"])
+    q.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"])
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_record_synthetic)
+
+
+def parser_sources(sub) -> None:
+    q = sub.add_parser("sources", help="list the source specs and recording formats")
+    q.set_defaults(fn=cmd_sources)

@@ -1,0 +1,96 @@
+"""``snn4 replay``: recordings through the live code -> metrics and a report."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def cmd_replay(args) -> int:
+    import yaml
+
+    from ...events.labels import LabelError
+    from ...eval.metrics import compute_metrics
+    from ...eval.inprocess import ReplayOptions
+    from ...eval.report import write_report
+    from ..replay_jobs import ReplayJob, run_replay
+    from ...events import EventDataError
+
+    controller = {}
+    if args.controller:
+        with open(args.controller) as f:
+            controller = yaml.safe_load(f) or {}
+    opts = ReplayOptions(topic=args.topic, rate=None if args.max_speed else args.rate,
+                         strict=args.strict, controller=controller, device=args.device)
+    job = ReplayJob(args.recordings, args.model, opts, labels=args.labels,
+                    label_topic=args.label_topic, auto_labels=not args.no_labels,
+                    via_ros=args.via_ros, jobs=args.jobs, threshold=args.threshold)
+    try:
+        traces = run_replay(job, show_progress=not args.json)
+    except (EventDataError, LabelError, ValueError, FileNotFoundError) as exc:
+        print(f"snn4 replay: {exc}", file=sys.stderr)
+        return 2
+    m = compute_metrics(traces, args.threshold, controller)
+    paths = write_report(args.report, m, traces) if args.report else None
+    if args.json:
+        print(json.dumps({k: v for k, v in m.items() if k != "interval_results"},
+                         default=float))
+        return 0
+    print(f"{m['events']:,} events, {m['duration_s']:.1f} s of recording in {m['wall_s']:.1f} s "
+          f"(real-time factor {m['real_time_factor']:.1f}, {m['events_per_s_sustained']:,.0f} "
+          f"ev/s, {m['mode']}); {m['decisions']} decisions, {m['commands_nonzero']} non-zero "
+          f"of {m['commands']} commands; skipped messages {m['skipped_messages']}")
+    for tr in traces:
+        if tr.labels:
+            print(f"  labels: {tr.model.get('labels')} ({len(tr.labels)} intervals"
+                  + (f", {tr.labels_skipped} outside the recording skipped" if tr.labels_skipped
+                     else "") + ")")
+    if m.get("labelled"):
+        lat = m["onset_latency_ms_p50"]
+        print(f"  accuracy {m['accuracy']:.3f} (majority per interval, n={m['intervals']}), "
+              f"first decision {m['first_decision_accuracy']:.3f}, per bin {m['bin_accuracy']:.3f}; "
+              f"onset -> correct decision p50 {'-' if lat is None else f'{lat:.0f} ms'}; "
+              f"false commands {m['false_commands_per_min']:.2f}/min, wrong-action "
+              f"{m['wrong_commands_per_min']:.2f}/min")
+    st = m["stage_latency_ms"]
+    print("  per stage p50/p99 ms: " + ", ".join(
+        f"{k} {v['p50']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v["p50"] is not None))
+    if paths:
+        print(f"  report: {paths['html']} and {paths['json']}; decisions bag: "
+              + ", ".join(paths["bags"]))
+    return 0
+
+
+def parser_replay(sub) -> None:
+    q = sub.add_parser("replay", help="replay recordings through the live code: accuracy, "
+                       "latency, commands -> report")
+    q.add_argument("recordings", nargs="+", metavar="BAG",
+                   help="ROS 2 bag (folder/.db3/.mcap), ROS 1 .bag, or event file (.aedat4, ...)")
+    q.add_argument("--model", default="hybridnet_gesture_synth",
+                   help="shipped model name or checkpoint path")
+    lab = q.add_mutually_exclusive_group()
+    lab.add_argument("--labels", action="append", metavar="CSV",
+                     help="start,end,class intervals in the bag's clock (one per recording; "
+                          "default: RECORDING.labels.csv when it exists)")
+    lab.add_argument("--label-topic", metavar="NAME",
+                     help="vision_msgs/Classification ground-truth topic in the bag")
+    lab.add_argument("--no-labels", action="store_true", help="ignore RECORDING.labels.csv")
+    q.add_argument("--report", metavar="DIR", help="write report.json, report.html and the "
+                                                   "decisions bag here")
+    speed = q.add_mutually_exclusive_group()
+    speed.add_argument("--rate", type=float, default=None, help="x real time (default: as fast "
+                       "as possible)")
+    speed.add_argument("--max-speed", action="store_true", help="as fast as possible (default)")
+    q.add_argument("--via-ros", action="store_true",
+                   help="through the real nodes over DDS topics (transport included)")
+    q.add_argument("--topic", help="event topic in a bag (default: the only one)")
+    q.add_argument("--controller", metavar="YAML", help="controller parameters and actions")
+    q.add_argument("--threshold", type=float, default=0.9,
+                   help="confidence of a 'confident' decision (first decision, onset latency)")
+    q.add_argument("--strict", action="store_true",
+                   help="stop at the first bad message instead of skipping and counting")
+    q.add_argument("--jobs", type=int, default=0, help="parallel processes (default: one per "
+                   "recording, up to the core count)")
+    q.add_argument("--device", default="cpu")
+    q.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    q.set_defaults(fn=cmd_replay)
