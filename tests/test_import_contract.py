@@ -90,3 +90,14 @@ def test_a_cycle_through_a_package_init_fails():
 def test_dunder_names_are_not_private():
     assert contract.check(tree(**GOOD, **{
         "snn4_ros.app.version": "from snn4_ros import __version__\n"})) == []
+
+
+def test_modules_the_lava_bridge_loads_import_only_stdlib_and_rclpy():
+    errors = contract.check(tree(**GOOD, **{
+        "snn4_ros.ros.worker": "import threading\nfrom ..events import Packet\n",
+        "snn4_ros.ros.topics": "from rclpy.qos import QoSProfile\nimport numpy\n"}))
+    assert any(e.startswith("snn4_ros.ros.worker:2") and "standard library and rclpy only" in e
+               for e in errors), errors
+    assert any(e.startswith("snn4_ros.ros.topics:2") for e in errors), errors
+    assert not any(e.startswith(("snn4_ros.ros.worker:1", "snn4_ros.ros.topics:1"))
+                   for e in errors), errors

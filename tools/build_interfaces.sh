@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds event_camera_msgs and vision_msgs from their published .msg definitions into a venv
-# prefix, unless the interpreter can already import them (a ROS 2 install from apt provides
-# both as ros-jazzy-event-camera-msgs / ros-jazzy-vision-msgs). Idempotent: a stamp holding
+# Builds event_camera_msgs and vision_msgs from their published .msg definitions, and our own
+# snn4_msgs (the Lava bridge's wire format), into a venv prefix, unless the interpreter can
+# already import them (a ROS 2 install from apt provides the first two as
+# ros-jazzy-event-camera-msgs / ros-jazzy-vision-msgs). Idempotent: a stamp holding
 # the sources' checksum skips the build when nothing changed.
 #   tools/build_interfaces.sh VENV
 #   SNN4_INTERFACES="name=dir ..." tools/build_interfaces.sh VENV   (other interface packages,
@@ -10,7 +11,7 @@ set -euo pipefail
 VENV=$(cd "${1:?usage: build_interfaces.sh VENV}" && pwd)
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 PY="$VENV/bin/python"
-specs=${SNN4_INTERFACES:-"event_camera_msgs=$HERE/interfaces/event_camera_msgs vision_msgs=$HERE/interfaces/vision_msgs"}
+specs=${SNN4_INTERFACES:-"event_camera_msgs=$HERE/interfaces/event_camera_msgs vision_msgs=$HERE/interfaces/vision_msgs snn4_msgs=$HERE/interfaces/snn4_msgs"}
 for spec in $specs; do
   pkg=${spec%%=*}; src=${spec#*=}
   kind=msg; [ -d "$src/msg" ] || kind=srv

@@ -13,6 +13,8 @@ Rules (every import counts: module level, inside functions, under ``TYPE_CHECKIN
    ``*_srvs`` or ``*_interfaces`` message package) are imported only in ``ros``.
 3. No module imports another module's private name (``from x import _y``, ``import x._y``).
 4. No import cycle between modules (lazy imports included).
+5. The modules the Lava bridge loads from their files (``BRIDGE_SHARED``: it runs in the
+   Python 3.10 Lava venv without snn4_ros) import only the standard library and rclpy.
 
 Read with ``ast`` only: nothing is imported, so the check runs without torch or ROS.
 """
@@ -30,6 +32,7 @@ ROS_LAYER = "ros"
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "rosidl_runtime_py", "rosidl_parser", "launch",
                 "launch_ros", "ament_index_python", "builtin_interfaces", "rosgraph_msgs"}
 ROS_SUFFIXES = ("_msgs", "_srvs", "_interfaces")
+BRIDGE_SHARED = ("snn4_ros.ros.topics", "snn4_ros.ros.worker")
 
 
 @dataclass
@@ -147,6 +150,11 @@ def check(sources: dict[str, tuple[str, bool]]) -> list[str]:
             errors.append(f"{module}: not in a layer folder ({', '.join(LAYERS)})")
         for imp in imports_of(module, source, is_pkg, known):
             where = f"{module}:{imp.line}{' (lazy)' if imp.lazy else ''}"
+            top = imp.target.split(".")[0]
+            if module in BRIDGE_SHARED and top not in sys.stdlib_module_names | {
+                    "__future__", "rclpy"}:
+                errors.append(f"{where}: imports {imp.target}; the Lava bridge loads this "
+                              "module by file: standard library and rclpy only")
             if _is_ros(imp.target) and own != ROS_LAYER:
                 errors.append(f"{where}: imports {imp.target}; ROS packages only in "
                               f"{PACKAGE}.{ROS_LAYER}")

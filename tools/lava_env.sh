@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The Lava venv: Python 3.10 + lava-nc 0.10.0 + numpy<2 + the ROS 2 wheels for the bridge
-# node (hw/requirements-lava.txt). Idempotent; never touches the main venv.
+# node (hw/requirements-lava.txt) + snn4_msgs (the bridge's wire format, built for this
+# Python by tools/build_interfaces.sh). Idempotent; never touches the main venv.
 #   tools/lava_env.sh [VENV]      (default hw/.lava-venv)
 set -eo pipefail
 cd "$(dirname "$0")/.."
 VENV=${1:-hw/.lava-venv}
 REQ=hw/requirements-lava.txt
 STAMP=$VENV/.snn4-lava.stamp
+build_msgs() { SNN4_INTERFACES="snn4_msgs=$PWD/interfaces/snn4_msgs" tools/build_interfaces.sh "$VENV"; }
 if [ -f "$STAMP" ] && [ "$STAMP" -nt "$REQ" ] && "$VENV/bin/python" -c "import lava" 2>/dev/null; then
+  build_msgs
   exit 0
 fi
 PY310=${PY310:-}
@@ -28,4 +31,5 @@ filter() { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 "$VENV/bin/pip" install -q -U pip 2>&1 | filter
 "$VENV/bin/pip" install -q -r "$REQ" 2>&1 | filter
 "$VENV/bin/python" -c "import lava, numpy, rclpy; assert numpy.__version__ < '2'"
+build_msgs
 touch "$STAMP"

@@ -1,11 +1,15 @@
 """``lava_bridge`` node (runs in the Lava venv): event frames in, backbone spikes out.
 
-Subscribes to ``/snn4/lava/frames`` (``sensor_msgs/Image``, mono8, the model's input
-frame ``[C, H, W]`` stacked as ``C*H`` rows; ``frame_id`` = ``bin=N``), steps the exported
-spiking backbone once per frame in Lava, and publishes the last layer's spikes on
-``/snn4/lava/spikes`` (mono8, ``[C', H', W']`` stacked the same way, the frame's header, and
-``frame_id`` = ``bin=N;counts=c0,c1,...`` with every layer's spike count for synop counts).
-The inference node with ``backend:=lava`` runs the bridge attention and ANN heads.
+Subscribes to ``/snn4/lava/frames`` (``snn4_msgs/SpikeFrame``: bin N, the model's input
+frame ``[C, H, W]``), steps the exported spiking backbone once per frame in Lava, and answers
+on ``/snn4/lava/spikes`` with a SpikeFrame of the same bin and stamp: the last layer's spikes
+``[C', H', W']`` and every layer's spike count (for synop counts). The inference node with
+``backend:=lava`` runs the bridge attention and ANN heads.
+
+The wire format (``interfaces/snn4_msgs``), the topics and QoS (``snn4_ros/ros/topics.py``)
+and the bounded worker loop (``snn4_ros/ros/worker.py``) are the inference node's own: the
+two modules are loaded from their files (``shared``), as this venv has no snn4_ros (torch,
+Python 3.11).
 
 On start it looks for a Loihi 2 board (``lava.utils.loihi.is_installed()`` and the
 ``board_host`` parameter) and otherwise runs Lava's bit-accurate CPU simulation, saying
@@ -16,12 +20,29 @@ where lava-loihi is missing; it is never taken then.
 from __future__ import annotations
 
 import array
+import importlib.util
+import os
 import sys
-import threading
 import time
-from collections import deque
+from pathlib import Path
 
 import numpy as np
+
+
+def shared(name: str):
+    """``snn4_ros/ros/NAME.py`` (standard library and rclpy only), loaded from its file: from
+    ``SNN4_ROS_SHARED`` (set by ``bridge_command``), else next to this source tree."""
+    folder = Path(os.environ.get("SNN4_ROS_SHARED")
+                  or Path(__file__).resolve().parents[2] / "snn4_ros" / "ros")
+    spec = importlib.util.spec_from_file_location(f"snn4_ros_shared_{name}",
+                                                  folder / f"{name}.py")
+    if spec is None or not (folder / f"{name}.py").exists():
+        raise SystemExit(f"lava_bridge: {folder / (name + '.py')} not found (set "
+                         "SNN4_ROS_SHARED to the snn4_ros/ros folder)")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def main(args=None) -> None:
@@ -30,14 +51,12 @@ def main(args=None) -> None:
     from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.signals import SignalHandlerOptions
-    from sensor_msgs.msg import Image
+    from snn4_msgs.msg import SpikeFrame
 
     from .network import LavaBackbone
 
-    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
-                     reliability=ReliabilityPolicy.RELIABLE)
+    topics, worker = shared("topics"), shared("worker")
 
     class Bridge(Node):
         def __init__(self, net: LavaBackbone, model: str, host: str):
@@ -50,58 +69,37 @@ def main(args=None) -> None:
             self.net = net
             self.get_logger().info(f"Lava backbone ({len(self.net.layers)} layers) running on "
                                    f"{self.net.mode}; start-up {self.net.startup_s:.2f} s")
-            self.pub = self.create_publisher(Image, "/snn4/lava/spikes", qos)
+            self.pub = self.create_publisher(SpikeFrame, topics.LAVA_SPIKES_TOPIC,
+                                             topics.LAVA_QOS)
             self.diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-            self.create_subscription(Image, "/snn4/lava/frames", self._on_frame, qos)
-            self.queue: deque = deque()
-            self.cv = threading.Condition()
-            self.errors = self.frames = 0
+            self.frames = 0
             self.step_ms: list[float] = []
-            self.last_error = ""
-            self.stop = False
-            self.worker = threading.Thread(target=self._work, daemon=True)
-            self.worker.start()
+            # Lava steps in order, off the executor thread; the queue is bounded like the
+            # inference node's (a bridge that falls behind drops the oldest frames, counted)
+            self.worker = worker.BoundedWorker(
+                self._step, maxlen=int(topics.LAVA_QOS.depth),
+                on_error=lambda e: self.get_logger().error(f"frame dropped: {e}"),
+                name="lava_bridge")
+            self.create_subscription(SpikeFrame, topics.LAVA_FRAMES_TOPIC, self.worker.put,
+                                     topics.LAVA_QOS)
             self.create_timer(1.0, self._diagnostics)
 
-        def _on_frame(self, msg) -> None:
-            with self.cv:
-                self.queue.append(msg)
-                self.cv.notify()
-
-        def _work(self) -> None:
-            """Lava steps in order, off the executor thread."""
-            while not self.stop:
-                with self.cv:
-                    while not self.queue and not self.stop:
-                        self.cv.wait(0.1)
-                    if self.stop:
-                        return
-                    msg = self.queue.popleft()
-                try:
-                    self._step(msg)
-                except Exception as exc:              # counted, reported, keep running
-                    self.errors += 1
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    self.get_logger().error(f"frame dropped: {self.last_error}")
-
         def _step(self, msg) -> None:
-            spec0 = self.net.layers[0]
-            W, H, C = spec0.in_shape
-            if msg.encoding != "mono8" or (msg.height, msg.width) != (C * H, W):
-                raise ValueError(f"frame {msg.encoding} {msg.height}x{msg.width}, expected "
-                                 f"mono8 {C * H}x{W}")
+            W, H, C = self.net.layers[0].in_shape
+            if (msg.channels, msg.height, msg.width) != (C, H, W):
+                raise ValueError(f"frame {msg.channels}x{msg.height}x{msg.width}, the "
+                                 f"model's input is {C}x{H}x{W}")
             x = np.frombuffer(bytes(msg.data), np.uint8).reshape(C, H, W)
             t0 = time.perf_counter()
             spikes = self.net.step(x.transpose(2, 1, 0))
             self.step_ms.append((time.perf_counter() - t0) * 1e3)
             last = spikes[-1].transpose(2, 1, 0)                    # (W,H,C) -> (C,H,W)
-            out = Image()
-            out.header.stamp = msg.header.stamp
-            counts = ",".join(str(int(s.sum())) for s in spikes)
-            out.header.frame_id = f"{msg.header.frame_id};counts={counts}"
-            out.height, out.width = last.shape[0] * last.shape[1], last.shape[2]
-            out.encoding, out.step = "mono8", last.shape[2]
-            out.data = array.array("B", np.ascontiguousarray(last).tobytes())
+            out = SpikeFrame()
+            out.header = msg.header
+            out.bin = msg.bin
+            out.channels, out.height, out.width = (int(v) for v in last.shape)
+            out.data = array.array("B", np.ascontiguousarray(last).astype(np.uint8).tobytes())
+            out.layer_spike_counts = [int(s.sum()) for s in spikes]
             self.pub.publish(out)
             self.frames += 1
 
@@ -109,7 +107,8 @@ def main(args=None) -> None:
             arr = DiagnosticArray()
             arr.header.stamp = self.get_clock().now().to_msg()
             st = DiagnosticStatus()
-            st.level = DiagnosticStatus.ERROR if self.errors else DiagnosticStatus.OK
+            w = self.worker
+            st.level = DiagnosticStatus.ERROR if w.errors else DiagnosticStatus.OK
             st.name = "lava_bridge: backbone"
             st.hardware_id = self.net.backend
             st.message = self.net.mode
@@ -117,17 +116,14 @@ def main(args=None) -> None:
             self.step_ms = self.step_ms[-500:]
             st.values = [KeyValue(key=k, value=str(v)) for k, v in {
                 "backend": f"lava:{self.net.backend}", "frames": self.frames,
-                "errors": self.errors, "last_error": self.last_error,
-                "queue": len(self.queue), "step_p50_ms": f"{lat[0]:.2f}",
+                "errors": w.errors, "last_error": w.last_error, "dropped": w.dropped,
+                "queue": len(w), "step_p50_ms": f"{lat[0]:.2f}",
                 "step_p99_ms": f"{lat[1]:.2f}"}.items()]
             arr.status = [st]
             self.diag.publish(arr)
 
         def close(self) -> None:
-            self.stop = True
-            with self.cv:
-                self.cv.notify_all()
-            self.worker.join(timeout=2.0)
+            self.worker.stop()
             self.net.close()
 
     # Lava forks its runtime processes: do it before rclpy starts DDS threads (a fork of a

@@ -1,8 +1,9 @@
-"""`snn4 demo` / `make demo`: the synthetic DVS through the event pipeline and the SNN.
+"""``snn4 demo``: the synthetic DVS through the event pipeline and the SNN, in one process
+without ROS (``make demo`` runs the ROS graph instead: ``snn4 up --dashboard``).
 
 Synthetic camera -> EventPacket encoder -> ``PerceptionPipeline`` (the inference node's
-code: decoder, time-bin frames, streaming SNN4-HybridNet), paced in real time, printing one line of live statistics
-and the current decision per second. The ROS graph and the dashboard plug in behind it.
+code: decoder, time-bin frames, streaming SNN4-HybridNet), paced in real time, printing one
+line of live statistics and the current decision per second.
 """
 
 from __future__ import annotations

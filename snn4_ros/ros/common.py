@@ -1,4 +1,5 @@
-"""Shared pieces of the ROS nodes: message conversion, QoS, typed parameters, diagnostics."""
+"""Shared pieces of the ROS nodes: message conversion, typed parameters, diagnostics.
+(Topic names and QoS are defined in ``topics``; imported here too for the nodes.)"""
 
 from __future__ import annotations
 
@@ -6,22 +7,10 @@ import array
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from ..events import Packet
-
-EVENTS_TOPIC = "/event_camera/events"
-GESTURE_TOPIC = "/snn4/gesture"
-TRACKS_TOPIC = "/snn4/tracks"
-
-# Publishers reliable, subscribers best effort: a best-effort subscription matches both
-# reliable (libcaer_driver) and best-effort (metavision_driver) publishers (REP-2003).
-EVENTS_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
-                            reliability=ReliabilityPolicy.RELIABLE)
-EVENTS_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
-                            reliability=ReliabilityPolicy.BEST_EFFORT)
-RESULT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                        reliability=ReliabilityPolicy.RELIABLE)
+from .topics import (EVENTS_PUB_QOS, EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC,  # noqa: F401
+                     RESULT_QOS, TRACKS_TOPIC)
 
 
 def packet_to_msg(pkt: Packet):

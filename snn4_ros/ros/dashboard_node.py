@@ -20,10 +20,10 @@ import threading
 import time
 
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from ..dashboard import DashboardState, check_bind, create_app
-from .common import GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare
+from .common import declare
+from .topics import DEBUG_FRAME_TOPIC, DEBUG_IMAGE_QOS, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC
 
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
@@ -86,8 +86,7 @@ class DashboardNode(Node):
         self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
         self.create_subscription(Detection2DArray, TRACKS_TOPIC, self._on_det, RESULT_QOS)
         self.create_subscription(Twist, "cmd_vel", self._on_cmd, 10)
-        self.create_subscription(Image, "/snn4/debug/event_frame", self._on_frame, QoSProfile(
-            depth=2, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self.create_subscription(Image, DEBUG_FRAME_TOPIC, self._on_frame, DEBUG_IMAGE_QOS)
         self.estop_client = self.create_client(SetBool, estop_srv)
         app = create_app(self.state, self.token, on_estop=self._estop)
         import uvicorn

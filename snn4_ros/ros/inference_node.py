@@ -10,9 +10,7 @@ last packet used.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 
 import numpy as np
 import torch
@@ -22,8 +20,10 @@ from ..events import Packet
 from ..models import checkpoint
 from ..models.zoo import find_model
 from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline
-from .common import (EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC,
-                     declare, diagnostic, publish_diagnostics)
+from .common import declare, diagnostic, publish_diagnostics
+from .topics import (DEBUG_FRAME_TOPIC, EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS,
+                     TRACKS_TOPIC)
+from .worker import BoundedWorker
 
 
 class InferenceNode(Node):
@@ -70,7 +70,7 @@ class InferenceNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         from sensor_msgs.msg import Image
         # debug outputs: only computed while someone subscribes
-        self.pub_frame = self.create_publisher(Image, "/snn4/debug/event_frame", 2)
+        self.pub_frame = self.create_publisher(Image, DEBUG_FRAME_TOPIC, 2)
         self.pub_attn = self.create_publisher(Image, "/snn4/debug/attention", 2)
         self.last: tuple | None = None          # (class, confidence, target position)
         self.lat_ms: list[float] = []
@@ -80,22 +80,23 @@ class InferenceNode(Node):
         self.last_packet_wall: float | None = None
         self.queue_size = declare(self, "queue_size", 256, "packets buffered before the oldest "
                                   "is dropped", 1, 100000)
-        self._queue: deque = deque(maxlen=self.queue_size)
-        self._cv = threading.Condition()
-        self._stop = False
-        self.dropped = self.errors = 0
-        self.processed = 0                      # packets taken off the queue and handled
-        self.last_exception = ""
+        # the callback only enqueues; one worker thread runs the pipeline (bounded queue:
+        # a burst drops the oldest packets, counted, never grows memory or latency)
+        self.worker = BoundedWorker(
+            lambda item: self._process(item[1], item[0]), self.queue_size,
+            on_error=lambda e: self.get_logger().error(f"packet processing failed: {e}"),
+            name="snn4_inference")
         self.create_timer(1.0, self._diagnostics)
-        self._worker = threading.Thread(target=self._work, daemon=True)
-        self._worker.start()
 
     def destroy_node(self):
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-        self._worker.join(timeout=2.0)
+        self.worker.stop()
         return super().destroy_node()
+
+    # the worker's counters, under the names diagnostics, the graph and the replay read
+    dropped = property(lambda self: self.worker.dropped)
+    errors = property(lambda self: self.worker.errors)
+    processed = property(lambda self: self.worker.processed)   # taken off the queue, handled
+    last_exception = property(lambda self: self.worker.last_error)
 
     # the pipeline's counters, under the names diagnostics and tests read
     decoder = property(lambda self: self.pipeline.decoder)
@@ -105,30 +106,9 @@ class InferenceNode(Node):
     stream_geometry = property(lambda self: self.pipeline.stream_geometry)
 
     def _on_packet(self, msg) -> None:
-        """DDS callback: enqueue only. The queue is bounded and drops the oldest packet when
-        full (counted), so a burst can never grow memory or latency without limit."""
+        """DDS callback: enqueue only (``BoundedWorker``)."""
         self.last_packet_wall = time.monotonic()
-        with self._cv:
-            if len(self._queue) == self._queue.maxlen:
-                self.dropped += 1
-            self._queue.append((time.perf_counter(), msg))
-            self._cv.notify()
-
-    def _work(self) -> None:
-        while not self._stop:
-            with self._cv:
-                while not self._queue and not self._stop:
-                    self._cv.wait(0.1)
-                if self._stop:
-                    return
-                t_in, msg = self._queue.popleft()
-            try:
-                self._process(msg, t_in)
-            except Exception as exc:     # keep running; the error shows in diagnostics
-                self.errors += 1
-                self.last_exception = f"{type(exc).__name__}: {exc}"
-                self.get_logger().error(f"packet processing failed: {self.last_exception}")
-            self.processed += 1
+        self.worker.put((time.perf_counter(), msg))
 
     def _process(self, msg, t0: float) -> None:
         try:
@@ -214,7 +194,7 @@ class InferenceNode(Node):
              "bins": self.bins, "events": st.events, "packets": st.packets,
              "seq_gaps": st.seq_gaps, "skipped_packets": st.skipped_packets,
              "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
-             "dropped_packets": self.dropped, "queue": len(self._queue),
+             "dropped_packets": self.dropped, "queue": len(self.worker),
              "processing_errors": self.errors,
              "time_regressions": st.time_regressions, "last_error": st.last_error,
              "latency_p50_ms": f"{lat[0]:.2f}", "latency_p99_ms": f"{lat[1]:.2f}",

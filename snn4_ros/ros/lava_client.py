@@ -1,10 +1,11 @@
 """The inference node's side of ``backend:=lava``: frames to the Lava bridge, spikes back.
 
-Each closed time bin's frame goes out on ``/snn4/lava/frames`` (mono8, ``[C, H, W]`` stacked
-as ``C*H`` rows, ``frame_id`` = ``bin=N``, the packet's stamp); the bridge (``hw/snn4_lava``,
-in the Lava venv) steps the backbone once and answers on ``/snn4/lava/spikes`` with the last
-stage's spikes and every layer's spike count. The call blocks the inference worker thread
-(never the executor) until the answer for bin N arrives or ``timeout_s`` passes.
+Each closed time bin's frame goes out on ``/snn4/lava/frames`` as a ``snn4_msgs/SpikeFrame``
+(the wire format, defined once in ``interfaces/snn4_msgs``: bin number, stamp, ``[C, H, W]``
+bytes); the bridge (``hw/snn4_lava``, in the Lava venv) steps the backbone once and answers
+on ``/snn4/lava/spikes`` with a SpikeFrame of the same bin: the last stage's spikes and every
+layer's spike count. The call blocks the inference worker thread (never the executor) until
+the answer for bin N arrives or ``timeout_s`` passes.
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ import threading
 
 import numpy as np
 import torch
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-FRAMES_TOPIC = "/snn4/lava/frames"
-SPIKES_TOPIC = "/snn4/lava/spikes"
-QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
-                 reliability=ReliabilityPolicy.RELIABLE)
+from .topics import LAVA_FRAMES_TOPIC, LAVA_QOS, LAVA_SPIKES_TOPIC
 
 
 class LavaBridgeError(RuntimeError):
@@ -27,45 +24,43 @@ class LavaBridgeError(RuntimeError):
 
 
 class LavaClient:
+    """The spiking backbone as a remote call: ``client(frame, stamp_ns) -> (last-stage
+    spikes [1, C, H, W], per-layer spike counts)``, what ``PerceptionPipeline`` takes as
+    ``backbone``."""
+
     def __init__(self, node, out_shape: tuple[int, int, int], timeout_s: float = 2.0):
-        from sensor_msgs.msg import Image
+        from snn4_msgs.msg import SpikeFrame
 
         self.node = node
         self.out_shape = out_shape                 # (C, H, W) of the last stage
         self.timeout_s = timeout_s
-        self.pub = node.create_publisher(Image, FRAMES_TOPIC, QOS)
-        node.create_subscription(Image, SPIKES_TOPIC, self._on_spikes, QOS)
+        self.pub = node.create_publisher(SpikeFrame, LAVA_FRAMES_TOPIC, LAVA_QOS)
+        node.create_subscription(SpikeFrame, LAVA_SPIKES_TOPIC, self._on_spikes, LAVA_QOS)
         self.cv = threading.Condition()
         self.replies: dict[int, object] = {}
         self.n = 0
         self.timeouts = 0
 
     def _on_spikes(self, msg) -> None:
-        fields = dict(kv.split("=", 1) for kv in msg.header.frame_id.split(";") if "=" in kv)
-        try:
-            n = int(fields["bin"])
-        except (KeyError, ValueError):
-            return
         with self.cv:
-            self.replies[n] = (msg, fields.get("counts", ""))
+            self.replies[int(msg.bin)] = msg
             self.cv.notify_all()
 
     def __call__(self, frame: torch.Tensor, stamp_ns: int):
-        from sensor_msgs.msg import Image
+        from snn4_msgs.msg import SpikeFrame
 
         if self.pub.get_subscription_count() == 0:
             raise LavaBridgeError(
-                f"no Lava bridge subscribes to {FRAMES_TOPIC}: start it with `ros2 launch "
+                f"no Lava bridge subscribes to {LAVA_FRAMES_TOPIC}: start it with `ros2 launch "
                 "snn4_ros loihi.launch.py` (or `snn4 up --param snn4_inference.backend=lava`); "
                 "it runs in the Lava venv, created by `make lava-env`")
         f = frame[0].to(torch.uint8).cpu().numpy()                 # [C, H, W]
-        msg = Image()
+        msg = SpikeFrame()
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
-        msg.header.frame_id = f"bin={self.n}"
-        msg.height, msg.width = f.shape[0] * f.shape[1], f.shape[2]
-        msg.encoding, msg.step = "mono8", f.shape[2]
-        msg.data = array.array("B", np.ascontiguousarray(f).tobytes())
         n = self.n
+        msg.bin = n
+        msg.channels, msg.height, msg.width = (int(v) for v in f.shape)
+        msg.data = array.array("B", np.ascontiguousarray(f).tobytes())
         self.n += 1
         self.pub.publish(msg)
         with self.cv:
@@ -73,13 +68,14 @@ class LavaClient:
                 self.timeouts += 1
                 raise LavaBridgeError(f"the Lava bridge did not answer bin {n} within "
                                       f"{self.timeout_s:g} s")
-            reply, counts = self.replies.pop(n)
+            reply = self.replies.pop(n)
             for old in [k for k in self.replies if k < n]:       # late answers: discard
                 del self.replies[old]
         C, H, W = self.out_shape
-        if (reply.height, reply.width) != (C * H, W):
-            raise LavaBridgeError(f"bridge answered {reply.height}x{reply.width}, the model's "
-                                  f"last stage is {C}x{H}x{W}: another model?")
+        if (reply.channels, reply.height, reply.width) != (C, H, W):
+            raise LavaBridgeError(f"bridge answered {reply.channels}x{reply.height}x"
+                                  f"{reply.width}, the model's last stage is {C}x{H}x{W}: "
+                                  "another model?")
         s = np.frombuffer(bytes(reply.data), np.uint8).reshape(1, C, H, W)
-        counts_t = [torch.tensor([float(c)]) for c in counts.split(",") if c]
-        return torch.from_numpy(s.astype(np.float32)), counts_t
+        counts = [torch.tensor([float(c)]) for c in reply.layer_spike_counts]
+        return torch.from_numpy(s.astype(np.float32)), counts

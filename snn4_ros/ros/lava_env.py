@@ -47,7 +47,10 @@ def bridge_command(model_base: str | Path, board_host: str = "",
         args += ["-p", f"board_host:={board_host}"]
     for k, v in (extra or {}).items():
         args += ["-p", f"{k}:={v}"]
-    return args, clean_env()
+    env = clean_env()
+    # topics.py and worker.py, which the bridge loads from their files (no snn4_ros there)
+    env["SNN4_ROS_SHARED"] = str(Path(__file__).resolve().parent)
+    return args, env
 
 
 def clean_env() -> dict:
