@@ -97,6 +97,9 @@ class InferenceNode(Node):
     errors = property(lambda self: self.worker.errors)
     processed = property(lambda self: self.worker.processed)   # taken off the queue, handled
     last_exception = property(lambda self: self.worker.last_error)
+    # the queue and its lock (tests hold the lock to make a burst meet a full queue)
+    _queue = property(lambda self: self.worker.queue)
+    _cv = property(lambda self: self.worker.cv)
 
     # the pipeline's counters, under the names diagnostics and tests read
     decoder = property(lambda self: self.pipeline.decoder)
