@@ -5,6 +5,8 @@
     snn4 record-synthetic --out BAG             a labelled bag from the synthetic DVS
     snn4 train --dataset SPEC --preset P --out models/NAME
     snn4 eval --model M --dataset SPEC [--json]
+    snn4 finetune-real --out models/NAME         real clips + negatives + synthetic, cross-validated
+    snn4 simstats                               real DVS128 vs simulator statistics, as a plot
     snn4 up [--source SPEC] [--duration S]      the ROS 2 graph in one process
     snn4 replay BAG... --model M [--report DIR] recordings through the live code -> report
     snn4 loihi quantize|export                  the Loihi 2 profile: QAT, Lava export
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     recordings.parser_record_synthetic(sub)
     training.parser_train(sub)
     training.parser_eval(sub)
+    training.parser_finetune_real(sub)
+    training.parser_simstats(sub)
     live.parser_up(sub)
     replay.parser_replay(sub)
     loihi.parser_loihi(sub)
@@ -42,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.cmd in ("train", "eval", "demo", "up", "replay", "loihi"):
+    if args.cmd in ("train", "eval", "demo", "up", "replay", "loihi", "finetune-real"):
         from ..models.allocator import tune_allocator
         tune_allocator()
     args.raw_argv = list(sys.argv[1:] if argv is None else argv)

@@ -138,7 +138,9 @@ class TraceRecorder:
 def model_facts(net: HybridNet, card: dict | None = None) -> dict:
     return {"preset": net.cfg.preset, "bin_us": net.cfg.bin_us, "window": net.cfg.window,
             "macs_per_step": int(net.macs_per_step()), "neurons": int(net.neuron_count()),
-            "name": (card or {}).get("name")}
+            "name": (card or {}).get("name"),
+            # the controller settings the model was validated with (real-world models)
+            "controller": (card or {}).get("controller")}
 
 
 def bin_synops(net: HybridNet, frame: np.ndarray, spikes: list) -> float:
@@ -156,7 +158,8 @@ def replay(path: str | Path, net: HybridNet, opts: ReplayOptions | None = None,
     trace = ReplayTrace(str(path), classes, model=model_facts(net, card))
     pipe = PerceptionPipeline(net, opts.device, rescale=True, strict=opts.strict)
     pipe.warm_up()
-    ctrl = GestureController(ControllerConfig.from_dict(opts.controller))
+    ctrl = GestureController(ControllerConfig.from_dict(
+        opts.controller or (card or {}).get("controller") or {}))
     rec = TraceRecorder(trace)
     period_ns = int(1e9 / opts.tick_hz)
     next_tick = None

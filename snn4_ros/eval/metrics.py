@@ -14,7 +14,12 @@ Definitions (they are the report's, stated once here):
   ``false_commands_per_min`` counts episodes starting outside every labelled interval,
   per minute of labelled recording; ``wrong_commands_per_min`` those starting inside an
   interval whose gesture maps to another action;
-* ``real_time_factor`` -- recording duration / replay wall time (> 1: faster than real time).
+* ``real_time_factor`` -- recording duration / replay wall time (> 1: faster than real time);
+* per recording (``per_recording``, labelled or not): command episodes, episodes per minute
+  of recording and the fraction of command ticks that move the robot; on a recording of a
+  scene without any command gesture every episode is a false command, so
+  ``unlabelled_episodes_per_min`` (pooled over the unlabelled recordings) and the worst
+  recording's rate are the false-command figures of such recordings.
 """
 
 from __future__ import annotations
@@ -48,6 +53,22 @@ def command_episodes(tr: ReplayTrace) -> list[tuple[int, int, str | None]]:
     if start is not None:
         out.append((int(tr.cmd_t[start]), int(tr.cmd_t[-1]), tr.cmd_action[start]))
     return out
+
+
+def recording_command_figures(tr: ReplayTrace) -> dict:
+    """Command episodes of one recording, per minute, and the fraction of ticks moving."""
+    eps = command_episodes(tr)
+    minutes = tr.duration_s / 60
+    moving = (tr.cmd_lin != 0) | (tr.cmd_ang != 0)
+    actions: dict[str, int] = {}
+    for _, _, a in eps:
+        actions[str(a)] = actions.get(str(a), 0) + 1
+    return {"recording": tr.source, "labelled": bool(tr.labels),
+            "duration_s": tr.duration_s, "decisions": int(len(tr.dec_t)),
+            "episodes": len(eps),
+            "episodes_per_min": len(eps) / minutes if minutes > 0 else 0.0,
+            "moving_fraction": float(moving.mean()) if len(moving) else 0.0,
+            "episode_actions": actions}
 
 
 def interval_results(tr: ReplayTrace, threshold: float) -> list[dict]:
@@ -87,7 +108,9 @@ def interval_results(tr: ReplayTrace, threshold: float) -> list[dict]:
 def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
                     controller: dict | None = None) -> dict:
     """The figures of ``report.json`` over one or several replays (pooled)."""
-    cfg = ControllerConfig.from_dict(controller or {})
+    # without explicit settings: the model card's validated controller, as replay used it
+    controller = controller or traces[0].model.get("controller") or {}
+    cfg = ControllerConfig.from_dict(controller)
     classes = traces[0].classes
     events = sum(t.events for t in traces)
     duration = sum(t.duration_s for t in traces)
@@ -131,6 +154,8 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
         "commands_nonzero": int(nonzero),
         "command_states": state_counts,
         "command_episodes": int(sum(len(command_episodes(t)) for t in traces)),
+        "moving_fraction": nonzero / cmds if cmds else 0.0,
+        "per_recording": [recording_command_figures(t) for t in traces],
         "stage_latency_ms": stages,
         "synops_per_decision_mean": syn_mean,
         "energy_estimate": {
@@ -148,6 +173,14 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
         "threshold": threshold,
         "labelled": any(t.labels for t in traces),
     }
+    unl = [r for r in m["per_recording"] if not r["labelled"]]
+    unl_min = sum(r["duration_s"] for r in unl) / 60
+    m["unlabelled_recordings"] = len(unl)
+    m["unlabelled_episodes_per_min"] = (sum(r["episodes"] for r in unl) / unl_min
+                                        if unl_min > 0 else None)
+    m["unlabelled_episodes_per_min_worst"] = max((r["episodes_per_min"] for r in unl),
+                                                 default=None)
+    m["controller"]["agree_window"] = cfg.agree_window
     if not m["labelled"]:
         return m
     recs = [r for t in traces for r in interval_results(t, threshold)]

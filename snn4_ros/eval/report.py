@@ -76,6 +76,9 @@ def _plots(metrics: dict, traces: list[ReplayTrace]) -> list[tuple[str, str]]:
         axes[1].set_ylabel("ms per packet / bin")
         axes[1].legend()
     out.append(("Latency", _png(fig)))
+    if metrics.get("tradeoff"):
+        out.append(("False commands vs recognition (controller settings)",
+                    _png(tradeoff_figure(metrics["tradeoff"], metrics.get("controller")))))
     for tr in traces[:4]:
         if not len(tr.dec_t) and not len(tr.packet_t):
             continue
@@ -119,6 +122,34 @@ def _plots(metrics: dict, traces: list[ReplayTrace]) -> list[tuple[str, str]]:
     return out
 
 
+def tradeoff_figure(points: list[dict], current: dict | None = None):
+    """False command episodes per minute on the no-gesture recordings vs positive clips on
+    which the controller issued the right command, one point per controller setting."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    n = max(p["clips"] for p in points) or 1
+    x = [p["false_per_min_worst"] for p in points]
+    y = [100 * p["recognised"] / n for p in points]
+    conf = [p["controller"]["min_confidence"] for p in points]
+    sc = ax.scatter(x, y, c=conf, cmap="viridis", s=28)
+    fig.colorbar(sc, ax=ax, label="min_confidence")
+    cur = [i for i, p in enumerate(points) if current and all(
+        current.get(k) == v for k, v in p["controller"].items())]
+    for i in cur:
+        ax.scatter([x[i]], [y[i]], s=160, facecolors="none", edgecolors="red", lw=2,
+                   label="this replay's controller")
+    ax.axvline(1.0, color="k", ls=":", lw=1, label="1 false command / min")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("false command episodes / min (worst no-gesture recording)")
+    ax.set_ylabel(f"positive clips commanded (%, n={n}; 1 clip = {100 / n:.1f} pts)")
+    ax.set_title("Trade-off over the controller's agreement and confidence thresholds")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
 def _table(rows: list[tuple[str, object]]) -> str:
     def fmt(v):
         if isinstance(v, float):
@@ -147,6 +178,12 @@ def write_html(path: Path, metrics: dict, traces: list[ReplayTrace]) -> None:
                  ("onset latency p50 (ms)", m["onset_latency_ms_p50"]),
                  ("false commands / min", m["false_commands_per_min"]),
                  ("wrong-action commands / min", m["wrong_commands_per_min"])]
+    if m.get("unlabelled_recordings"):
+        head += [("command episodes / min, unlabelled recordings (pooled)",
+                  m["unlabelled_episodes_per_min"]),
+                 ("command episodes / min, worst unlabelled recording",
+                  m["unlabelled_episodes_per_min_worst"])]
+    head += [("fraction of command ticks moving", m.get("moving_fraction"))]
     e = m["energy_estimate"]
     head += [("synops per decision (mean)", m["synops_per_decision_mean"]),
              ("energy estimate per decision, Loihi (uJ)", e["snn_loihi_uj_per_decision"]),
@@ -165,6 +202,17 @@ def write_html(path: Path, metrics: dict, traces: list[ReplayTrace]) -> None:
                      + "".join(f"<tr><th>{html.escape(c)}</th><td>{v['support']}</td>"
                                f"<td>{f3(v['recall'])}</td><td>{f3(v['precision'])}</td></tr>"
                                for c, v in m["per_class"].items()) + "</table>")
+    per_rec = ("<h2>Commands per recording</h2><p class='note'>On a recording of a scene "
+               "without a command gesture every episode is a false command.</p><table><tr>"
+               "<th>recording</th><th>labelled</th><th>s</th><th>episodes</th><th>/ min</th>"
+               "<th>ticks moving</th></tr>"
+               + "".join(f"<tr><th>{html.escape(Path(r['recording']).name)}</th>"
+                         f"<td>{'yes' if r['labelled'] else 'no'}</td>"
+                         f"<td>{r['duration_s']:.2f}</td><td>{r['episodes']}</td>"
+                         f"<td>{r['episodes_per_min']:.2f}</td>"
+                         f"<td>{100 * r['moving_fraction']:.1f} %</td></tr>"
+                         for r in m.get("per_recording", [])) + "</table>")
+    per_class = per_rec + per_class
     figs = "".join(f"<h2>{html.escape(t)}</h2><img src='{src}' alt='{html.escape(t)}'>"
                    for t, src in _plots(m, traces))
     path.write_text(f"""<!doctype html><html><head><meta charset="utf-8">

@@ -98,6 +98,34 @@ def read_nmnist(path: str | Path, strict: bool = True) -> tuple[EventArray, Deco
     return EventArray(ev, NMNIST_SIZE, NMNIST_SIZE), stats
 
 
+def read_nmnist_stream(folder: str | Path, strict: bool = True
+                       ) -> tuple[EventArray, DecodeStats]:
+    """Every sample of an N-MNIST folder (ids in ``labels.txt`` order), back to back on one
+    clock: the sensor's saccades over one digit after another, as one long recording of a
+    scene with no gesture (what false-command measurements replay)."""
+    folder = Path(folder)
+    ids = list(read_nmnist_labels(folder))
+    parts, total = [], DecodeStats()
+    t_off = 0
+    for i in ids:
+        f = next((folder / f"{i}{s}" for s in (".bs2", ".bin") if (folder / f"{i}{s}").exists()),
+                 None)
+        if f is None:
+            raise EventDataError(f"labels.txt names sample {i} but there is no {i}.bs2 or "
+                                 f"{i}.bin", where=str(folder))
+        ea, st = read_nmnist(f, strict)
+        ev = ea.events.copy()
+        ev["t"] += t_off
+        if len(ev):
+            t_off = int(ev["t"][-1]) + 1000
+        parts.append(ev)
+        for k, v in st.as_dict().items():
+            if isinstance(v, int) and hasattr(total, k):
+                setattr(total, k, getattr(total, k) + v)
+    ev = np.concatenate(parts) if parts else make_events([], [], [], [])
+    return EventArray(ev, NMNIST_SIZE, NMNIST_SIZE), total
+
+
 def read_nmnist_labels(folder: str | Path) -> dict[int, int]:
     """``labels.txt`` of an N-MNIST folder: sample id -> class (lines starting '#' ignored)."""
     path = Path(folder) / "labels.txt"

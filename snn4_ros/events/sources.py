@@ -30,6 +30,8 @@ RECORDING_FORMATS = (       # (detect_format's name, what it reads)
     ("aedat2", "jAER .aedat / .aedat2 / .dat"),
     ("prophesee_raw", "Prophesee .raw"),
     ("nmnist", "N-MNIST .bin / .bs2"),
+    ("nmnist_stream", "an N-MNIST folder (labels.txt + samples): every sample's saccades back "
+                      "to back, as one recording"),
 )
 
 
@@ -40,8 +42,10 @@ def detect_format(path: str | Path) -> str:
         if (p / "metadata.yaml").exists() or any(
                 any(p.glob(f"*{s}")) for s in (".db3", ".mcap", ".db3.zstd", ".mcap.zstd")):
             return "rosbag2"
-        raise EventDataError("folder is not a ROS 2 bag (no metadata.yaml, .db3 or .mcap)",
-                             where=str(p))
+        if (p / "labels.txt").exists() and (any(p.glob("*.bs2")) or any(p.glob("*.bin"))):
+            return "nmnist_stream"
+        raise EventDataError("folder is neither a ROS 2 bag (no metadata.yaml, .db3 or .mcap) "
+                             "nor an N-MNIST folder (labels.txt + .bs2/.bin)", where=str(p))
     if not p.exists():
         raise EventDataError("no such file", where=str(p))
     suf = p.suffix.lower()
@@ -81,7 +85,8 @@ def read_recording(path: str | Path, topic: str | None = None, strict: bool = Tr
     from . import files
 
     reader = {"aedat4": files.read_aedat4, "aedat2": files.read_aedat2,
-              "prophesee_raw": files.read_prophesee_raw, "nmnist": files.read_nmnist}[fmt]
+              "prophesee_raw": files.read_prophesee_raw, "nmnist": files.read_nmnist,
+              "nmnist_stream": files.read_nmnist_stream}[fmt]
     ea, stats = reader(path, strict=strict)
     return ea, stats, info
 

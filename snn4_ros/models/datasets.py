@@ -3,10 +3,15 @@
 A dataset spec is a string, as ``snn4 train`` / ``snn4 eval`` take it:
 
 * ``synthetic:N[:SEED]``  N fresh clips per class from the synthetic DVS (cached on disk)
+* ``synthetic-real:N[:SEED]``  the same with the real-looking simulator: filled silhouettes
+                          at any size, sensors drawn around the real DVS128's statistics,
+                          and distractor scenes for the ``none`` class of real-world models
 * ``nmnist:DIR``          N-MNIST binary files (``ID.bin`` / ``ID.bs2``) + ``labels.txt``
 * ``dvsgesture:DIR``      DVS128 Gesture in tonic's local layout (``ibmGestureTrain/``,
                           ``ibmGestureTest/``: ``userXX_light/LABEL.npy`` event arrays)
-* ``folder:DIR``          any recordings + ``labels.csv`` (``path,label`` rows)
+* ``folder:DIR``          any recordings + ``labels.csv`` (``path,label`` rows; optional
+                          ``start_s``: the window starts there; ``snn4 eval`` also scores
+                          sliding windows inside ``start_s``/``end_s``, models/realdata.py)
 * ``bag:PATH[,LABELS]``   the labelled intervals of a recording (``start,end,class`` CSV,
                           default ``PATH.labels.csv``) as isolated clips from each start:
                           what ``snn4 eval`` scores on the clips ``snn4 replay`` streams
@@ -31,6 +36,7 @@ import torch
 
 from ..events import events_to_frames, make_events, read_recording
 from ..events.files import read_nmnist, read_nmnist_labels
+from ..events.frames import rescale_events
 from .hybridnet import HybridNetConfig
 
 CACHE = Path(os.environ.get("SNN4_CACHE", Path.home() / ".cache" / "snn4_ros"))
@@ -75,51 +81,85 @@ def clip_frames(ev: np.ndarray, cfg: HybridNetConfig, width: int, height: int, t
 
 
 # ------------------------------------------------------------------ synthetic
+NONE = "none"      # the "no command gesture" outcome of the real-world models
+
+
+def synthetic_classes(cfg: HybridNetConfig) -> tuple[str, ...]:
+    """The classes the synthetic source can label for this model: the 11 gestures, plus
+    ``none`` (distractor scenes) when the model has that outcome."""
+    from ..events.synthetic import GESTURES
+
+    ok = (tuple(GESTURES), tuple(GESTURES) + (NONE,))
+    if tuple(cfg.classes) not in ok:
+        raise ValueError("the synthetic source produces the 11 DVS128-Gesture classes "
+                         f"(optionally + {NONE!r}); the model's classes are {cfg.classes}")
+    return tuple(cfg.classes)
+
+
 def _synthetic_worker(args):
     """Clips of several classes from one simulated sensor: classes share the sensor (hot
     pixels, thresholds, background), as in a real recording session, so a model cannot tell
-    classes apart by the sensor."""
-    from ..events.synthetic import GESTURES, GestureSimulator, SensorConfig
+    classes apart by the sensor. ``style`` "real": filled silhouettes at any size (small far
+    person to close-up), no target in half the blocks, a sensor drawn around the real
+    DVS128's statistics; ``none`` clips are distractor scenes (events/distractors.py)."""
+    from ..events.distractors import DISTRACTORS, distractor_clip, random_sensor
+    from ..events.synthetic import GESTURES, GestureSimulator, SceneConfig, SensorConfig
 
-    seed, classes, cfg_d = args
+    seed, classes, cfg_d, style = args
     cfg = HybridNetConfig(**cfg_d)
-    sim = GestureSimulator(seed=seed, sensor=SensorConfig(width=cfg.sensor_width,
-                                                          height=cfg.sensor_height))
     T = cfg.window
     dur = T * cfg.bin_us / 1e6
+    if style == "real":
+        rng = np.random.default_rng(seed)
+        sensor = random_sensor(rng, cfg.sensor_width, cfg.sensor_height)
+        scene = SceneConfig(style="filled", scale_range=(0.4, 2.2), target=seed % 2 == 0)
+    else:
+        sensor = SensorConfig(width=cfg.sensor_width, height=cfg.sensor_height)
+        scene = None
+    sim = GestureSimulator(seed=seed, sensor=sensor, scene=scene)
     frames, labels, targets = [], [], []
     for c in classes:
-        clip = sim.clip(GESTURES[c], dur)
-        frames.append(clip_frames(clip.events.events, cfg, cfg.sensor_width, cfg.sensor_height, 0,
-                                  T))
+        if c >= len(GESTURES):                          # none: a distractor scene
+            kind = DISTRACTORS[(seed + c) % len(DISTRACTORS)]
+            ev = distractor_clip(kind, seed * 7 + 3, dur, cfg.sensor_width, cfg.sensor_height,
+                                 sensor=sensor)
+            frames.append(clip_frames(ev.events, cfg, cfg.sensor_width, cfg.sensor_height, 0,
+                                      T))
+            targets.append(np.zeros(3, np.float32))
+        else:
+            clip = sim.clip(GESTURES[c], dur)
+            frames.append(clip_frames(clip.events.events, cfg, cfg.sensor_width,
+                                  cfg.sensor_height, 0, T))
+            targets.append(clip.target[-1, 1:4])
         labels.append(c)
-        targets.append(clip.target[-1, 1:4])
     return np.stack(frames), np.array(labels), np.array(targets, np.float32)
 
 
 def synthetic_data(n_per_class: int, cfg: HybridNetConfig, seed: int = 0,
-                   workers: int | None = None, cache: bool = True) -> FrameData:
+                   workers: int | None = None, cache: bool = True,
+                   style: str = "stick") -> FrameData:
     """Fresh labelled clips from the synthetic DVS, generated in parallel and cached."""
-    from ..events.synthetic import GESTURES
-
-    if tuple(cfg.classes) != tuple(GESTURES):
-        raise ValueError("the synthetic source produces the 11 DVS128-Gesture classes; "
-                         f"the model's classes are {cfg.classes}")
+    classes = synthetic_classes(cfg)
+    if style not in ("stick", "real"):
+        raise ValueError(f"synthetic style must be 'stick' or 'real', got {style!r}")
     keys = ("window", "bin_us", "downsample", "input_width", "input_height", "sensor_width",
             "sensor_height")
+    extra = {} if (style == "stick" and len(classes) == 11) else {"style": style,
+                                                                  "classes": len(classes)}
     key = json.dumps({k: getattr(cfg, k) for k in keys} | {"n": n_per_class, "seed": seed,
-                                                            "v": 2}, sort_keys=True)
+                                                            "v": 2} | extra, sort_keys=True)
     path = CACHE / f"synthetic-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    name = f"synthetic{'-real' if style == 'real' else ''}:{n_per_class}"
     if cache and path.exists():
         z = np.load(path)
         return FrameData(torch.from_numpy(z["frames"]), torch.from_numpy(z["labels"]),
-                         tuple(GESTURES), torch.from_numpy(z["targets"]), f"synthetic:{n_per_class}")
+                         classes, torch.from_numpy(z["targets"]), name)
     workers = workers or min(os.cpu_count() or 1, 8)
     # one job per block of one clip of every class, in a seeded order, on its own sensor:
     # deterministic whatever the worker count
     rng = np.random.default_rng(seed)
-    jobs = [(seed * 100_003 + b, [int(c) for c in rng.permutation(len(GESTURES))], cfg.to_dict())
-            for b in range(n_per_class)]
+    jobs = [(seed * 100_003 + b, [int(c) for c in rng.permutation(len(classes))], cfg.to_dict(),
+             style) for b in range(n_per_class)]
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
             parts = list(ex.map(_synthetic_worker, jobs))
@@ -133,8 +173,8 @@ def synthetic_data(n_per_class: int, cfg: HybridNetConfig, seed: int = 0,
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, frames=frames, labels=labels, targets=targets)
         tmp.replace(path)
-    return FrameData(torch.from_numpy(frames), torch.from_numpy(labels), tuple(GESTURES),
-                     torch.from_numpy(targets), f"synthetic:{n_per_class}")
+    return FrameData(torch.from_numpy(frames), torch.from_numpy(labels), classes,
+                     torch.from_numpy(targets), name)
 
 
 # ------------------------------------------------------------------ N-MNIST
@@ -193,8 +233,12 @@ def folder_data(folder: str | Path, cfg: HybridNetConfig) -> FrameData:
             if label not in cfg.classes:
                 raise ValueError(f"{path}: label {label!r} is not one of the model's classes")
             ea, _, _ = read_recording(folder / row["path"])
-            frames.append(clip_frames(ea.events, cfg, ea.width, ea.height,
-                                  ea.t_first_ns or 0, cfg.window))
+            start = (row.get("start_s") or "").strip()      # where the label begins to hold
+            t0 = (ea.t_first_ns or 0) + (int(round(float(start) * 1e9)) if start else 0)
+            ev = rescale_events(ea.events, (ea.width, ea.height),
+                                (cfg.sensor_width, cfg.sensor_height))
+            frames.append(clip_frames(ev, cfg, cfg.sensor_width, cfg.sensor_height, t0,
+                                  cfg.window))
             ys.append(cfg.classes.index(label))
     return FrameData(torch.from_numpy(np.stack(frames)), torch.tensor(ys), cfg.classes, None,
                      f"folder:{folder}")
@@ -241,9 +285,10 @@ def bag_clips_data(spec: str, cfg: HybridNetConfig) -> FrameData:
 
 def load_dataset(spec: str, cfg: HybridNetConfig, train: bool = True) -> FrameData:
     kind, _, arg = spec.partition(":")
-    if kind == "synthetic":
+    if kind in ("synthetic", "synthetic-real"):
         n, _, seed = arg.partition(":")
-        return synthetic_data(int(n or 20), cfg, seed=int(seed or (0 if train else 1)))
+        return synthetic_data(int(n or 20), cfg, seed=int(seed or (0 if train else 1)),
+                              style="real" if kind == "synthetic-real" else "stick")
     if kind == "nmnist":
         return nmnist_data(arg, cfg)
     if kind == "dvsgesture":
@@ -252,5 +297,6 @@ def load_dataset(spec: str, cfg: HybridNetConfig, train: bool = True) -> FrameDa
         return folder_data(arg, cfg)
     if kind == "bag":
         return bag_clips_data(arg, cfg)
-    raise ValueError(f"unknown dataset spec {spec!r}: synthetic:N[:SEED], nmnist:DIR, "
+    raise ValueError(f"unknown dataset spec {spec!r}: synthetic:N[:SEED], "
+                     "synthetic-real:N[:SEED], nmnist:DIR, "
                      "dvsgesture:DIR, folder:DIR, bag:PATH[,LABELS]")

@@ -40,6 +40,10 @@ class ControllerNode(Node):
                                          f"controller {name}", 0.0, 100.0))
         cfg.setdefault("debounce", declare(self, "debounce", int(cfg.get("debounce", 3)),
                                            "consecutive agreeing decisions", 1, 100))
+        cfg.setdefault("agree_window", declare(self, "agree_window",
+                                               int(cfg.get("agree_window", 0)),
+                                               "0: debounce in a row; N: debounce of the last N "
+                                               "decisions agree", 0, 200))
         self.ctrl = GestureController(ControllerConfig.from_dict(cfg))
         rate = declare(self, "rate_hz", 50.0, "command rate", 1.0, 1000.0)
         self.stamped = declare(self, "stamped", False, "publish geometry_msgs/TwistStamped, "

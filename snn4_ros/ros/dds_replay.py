@@ -78,11 +78,12 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
     inf = InferenceNode(context=ctx, parameter_overrides=sim + [
         Parameter("model", value=model), Parameter("device", value=opts.device),
         Parameter("queue_size", value=max(4 * window, 64))])
-    ctrl_params = {k: v for k, v in opts.controller.items()
+    # explicit settings, else the controller the model card was validated with
+    ctrl_params = {k: v for k, v in (opts.controller or inf.card.get("controller") or {}).items()
                    if k in ("min_confidence", "deadman_s", "hold_s", "max_linear",
-                            "max_angular", "debounce")}
+                            "max_angular", "debounce", "agree_window")}
     ctrl = ControllerNode(context=ctx, parameter_overrides=sim + [
-        Parameter(k, value=float(v) if k != "debounce" else int(v))
+        Parameter(k, value=float(v) if k not in ("debounce", "agree_window") else int(v))
         for k, v in ctrl_params.items()] + [Parameter("rate_hz", value=float(opts.tick_hz))])
     classes = list(inf.net.cfg.classes)
     trace = ReplayTrace(str(path), classes, mode="via-ros", model=model_facts(inf.net, inf.card))

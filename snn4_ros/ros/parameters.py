@@ -79,6 +79,8 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         **{name: Param(float, default, f"controller {name}", (0.0, 100.0))
            for name, default in _CONTROLLER_FLOATS.items()},
         "debounce": Param(int, 3, "consecutive agreeing decisions", (1, 100)),
+        "agree_window": Param(int, 0, "0: debounce in a row; N: debounce of the last N "
+                              "decisions agree", (0, 200)),
         "rate_hz": Param(float, 50.0, "command rate", (1.0, 1000.0)),
         "stamped": Param(bool, False, "publish geometry_msgs/TwistStamped"),
         "cmd_vel_topic": Param(str, "cmd_vel", "output topic"),

@@ -6,7 +6,11 @@ in a zero command:
 
 * confidence gate: decisions below ``min_confidence`` never move the robot;
 * debounce: an action starts only after ``debounce`` consecutive agreeing decisions, and is
-  held for ``hold_s`` after the last one;
+  held for ``hold_s`` after the last one; with ``agree_window`` = N > 0 the rule becomes
+  "``debounce`` of the last N decisions name this class confidently" (agreement over several
+  bins that one flickering bin cannot break, and one stray bin cannot satisfy);
+* abstention: classes mapped to no action (``none``: no command gesture, ``other``) never
+  move the robot, and end an action;
 * deadman: no valid perception for ``deadman_s`` -> zero (stale);
 * decision age: a decision whose packets are older than ``max_decision_age_s`` (a drained
   backlog, a stalled worker) or stamped in the future never counts as perception;
@@ -45,6 +49,7 @@ DEFAULT_ACTIONS = {
     "air_drums": Action(-0.1, 0.0),                # back off
     "air_guitar": Action(0.0, 0.0, follow=True),   # follow the target
     "other": Action(0.0, 0.0),
+    "none": Action(0.0, 0.0),                      # no command gesture: abstain
 }
 
 
@@ -52,6 +57,7 @@ DEFAULT_ACTIONS = {
 class ControllerConfig:
     min_confidence: float = 0.8
     debounce: int = 3
+    agree_window: int = 0               # >0: debounce-of-last-N agreement instead of a streak
     hold_s: float = 0.5
     deadman_s: float = 0.5
     max_decision_age_s: float = 0.5     # older decisions (by their packets' stamp) never act
@@ -69,6 +75,8 @@ class ControllerConfig:
         for name in ("debounce",):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.agree_window < 0 or (self.agree_window and self.agree_window < self.debounce):
+            raise ValueError("agree_window must be 0 (off) or >= debounce")
         for name in ("min_confidence", "follow_min_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1]")
@@ -130,6 +138,7 @@ class GestureController:
         self._last_valid_t: float | None = None
         self._streak_cls: str | None = None
         self._streak = 0
+        self._recent: list[str | None] = []     # confident class of the last decisions
         self._active: str | None = None
         self._active_until = -math.inf
         self._track: tuple[float, float, float, float] | None = None   # t, x, y, conf
@@ -180,6 +189,9 @@ class GestureController:
             return
         self.fault = None
         self._last_valid_t = t
+        if self.cfg.agree_window:
+            self._on_decision_agreement(t, cls, confidence)
+            return
         if confidence < self.cfg.min_confidence:
             self._streak_cls, self._streak = None, 0
             return
@@ -190,6 +202,23 @@ class GestureController:
         if self._streak >= self.cfg.debounce:
             self._active = cls
             self._active_until = t + self.cfg.hold_s
+
+    def _on_decision_agreement(self, t: float, cls: str, confidence: float) -> None:
+        """k-of-N agreement: act on ``cls`` when ``debounce`` of the last ``agree_window``
+        decisions named it with at least ``min_confidence``; a confident abstaining class
+        (no action, e.g. ``none``) ends the current action at once."""
+        self._recent.append(cls if confidence >= self.cfg.min_confidence else None)
+        del self._recent[:-self.cfg.agree_window]
+        if confidence >= self.cfg.min_confidence and self._is_abstain(cls):
+            self._active = None
+            return
+        if self._recent.count(cls) >= self.cfg.debounce:
+            self._active = cls
+            self._active_until = t + self.cfg.hold_s
+
+    def _is_abstain(self, cls: str) -> bool:
+        a = self.cfg.actions[cls]
+        return not a.follow and a.linear == 0.0 and a.angular == 0.0
 
     def on_track(self, t: float, x: float, y: float, confidence: float,
                  age_s: float | None = None) -> None:
@@ -204,6 +233,7 @@ class GestureController:
 
     def _reset_action(self) -> None:
         self._active, self._streak_cls, self._streak = None, None, 0
+        self._recent = []
 
     # ----------------------------------------------------------- output
     def command(self, t: float) -> Command:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -31,6 +32,14 @@ def cmd_replay(args) -> int:
         print(f"snn4 replay: {exc}", file=sys.stderr)
         return 2
     m = compute_metrics(traces, args.threshold, controller)
+    if args.positives:
+        from ...eval.realworld import replay_tradeoff
+        from ...models import checkpoint
+        from ...models.zoo import find_model
+
+        net, _ = checkpoint.load(find_model(args.model))
+        m.update(replay_tradeoff(net, args.positives, traces,
+                                 controller or traces[0].model.get("controller") or {}))
     paths = write_report(args.report, m, traces) if args.report else None
     if args.json:
         print(json.dumps({k: v for k, v in m.items() if k != "interval_results"},
@@ -52,6 +61,20 @@ def cmd_replay(args) -> int:
               f"onset -> correct decision p50 {'-' if lat is None else f'{lat:.0f} ms'}; "
               f"false commands {m['false_commands_per_min']:.2f}/min, wrong-action "
               f"{m['wrong_commands_per_min']:.2f}/min")
+    for r in m["per_recording"]:
+        if not r["labelled"]:
+            print(f"  {os.path.basename(r['recording'].rstrip('/'))}: {r['duration_s']:.1f} s, "
+                  f"{r['episodes']} command episodes ({r['episodes_per_min']:.2f}/min), "
+                  f"{100 * r['moving_fraction']:.1f} % of ticks moving")
+    if m.get("unlabelled_recordings"):
+        print(f"  unlabelled recordings (no command gesture: every episode is a false command): "
+              f"{m['unlabelled_episodes_per_min']:.2f} episodes/min pooled, worst "
+              f"{m['unlabelled_episodes_per_min_worst']:.2f}/min")
+    if m.get("positives_commanded") is not None:
+        print(f"  positives {args.positives}: the controller commanded "
+              f"{m['positives_commanded']}/{m['positives']} clips "
+              f"(one clip = {100 / max(1, m['positives']):.1f} points); trade-off over "
+              f"{len(m['tradeoff'])} controller settings in the report")
     st = m["stage_latency_ms"]
     print("  per stage p50/p99 ms: " + ", ".join(
         f"{k} {v['p50']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v["p50"] is not None))
@@ -85,6 +108,10 @@ def parser_replay(sub) -> None:
                    help="through the real nodes over DDS topics (transport included)")
     q.add_argument("--topic", help="event topic in a bag (default: the only one)")
     q.add_argument("--controller", metavar="YAML", help="controller parameters and actions")
+    q.add_argument("--positives", metavar="DIR",
+                   help="a folder of labelled gesture clips (labels.csv): replay them too and "
+                        "draw the trade-off of false commands/min on the recordings vs clips "
+                        "commanded, over the controller's thresholds")
     q.add_argument("--threshold", type=float, default=0.9,
                    help="confidence of a 'confident' decision (first decision, onset latency)")
     q.add_argument("--strict", action="store_true",

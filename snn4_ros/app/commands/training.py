@@ -1,9 +1,10 @@
-"""``snn4 train`` and ``snn4 eval``: argument parsing and printing; the training run itself
+"""``snn4 train``, ``snn4 eval``, ``snn4 finetune-real`` and ``snn4 simstats``: argument parsing and printing; the training run itself
 (model card, resume, DDP) is ``models.training_run``."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -45,6 +46,14 @@ def cmd_eval(args) -> int:
         return 2
     data = load_dataset(args.dataset, model.cfg, train=False)
     res = evaluate(model, data, threshold=args.threshold, progress=not args.json)
+    if args.dataset.startswith("folder:"):
+        from ...models.finetune import summarize_windowed, windowed_scores
+        from ...models.realdata import read_labels_csv
+
+        recs = windowed_scores(model, read_labels_csv(args.dataset.partition(":")[2]),
+                               args.stride)
+        res["windowed"] = {**summarize_windowed(recs), "stride_s": args.stride,
+                           "per_clip": recs}
     if args.plot:
         from ...models.plots import confusion_plot
         confusion_plot(res, args.plot)
@@ -60,6 +69,15 @@ def cmd_eval(args) -> int:
         r = "-" if pc["recall"] is None else f"{pc['recall']:.3f}"
         pr = "-" if pc["precision"] is None else f"{pc['precision']:.3f}"
         print(f"  {name:<16} recall {r}  precision {pr}  (n={pc['support']})")
+    if "windowed" in res:
+        w = res["windowed"]
+        print(f"  sliding windows ({w['stride_s']} s stride, inside start_s/end_s): majority "
+              f"right on {w['clips_right']}/{w['clips']} clips (one clip = "
+              f"{w['one_clip_is_pct']:.1f} points), {w['windows_right']}/{w['windows']} "
+              f"windows right")
+        for r in w["per_clip"]:
+            print(f"    {r['clip']:<36} {r['label']:<16} -> {r['majority']:<16} "
+                  f"{r['windows_right']}/{r['windows']} windows  {r['window_classes']}")
     e = res["energy_estimate"]
     print(f"  synops/sample {res['synops_per_sample']:,.0f}, MACs/sample {res['macs_per_sample']:,} "
           f"-> estimate {e['snn_loihi_uj_per_sample']:.2f} uJ (Loihi) vs "
@@ -105,8 +123,95 @@ def parser_eval(sub) -> None:
                    help="synthetic:N[:SEED] | nmnist:DIR | dvsgesture:DIR | folder:DIR | "
                         "bag:PATH[,LABELS]")
     q.add_argument("--threshold", type=float, default=0.9, help="early-exit confidence")
+    q.add_argument("--stride", type=float, default=0.32,
+                   help="folder datasets: seconds between the sliding windows scored per clip")
     q.add_argument("--plot", help="write the confusion matrix as a PNG")
     q.add_argument("--record", action="store_true",
                    help="add the result to the model card's evaluations")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_eval)
+
+
+def cmd_finetune_real(args) -> int:
+    import torch
+
+    from ...eval.realworld import RealWorldRecipe, run_recipe
+
+    torch.set_num_threads(args.threads)
+    r = RealWorldRecipe(init=args.init, positives=args.positives, folds=args.folds,
+                        epochs=args.epochs, seed=args.seed)
+    if args.negatives:
+        r.negatives = tuple(args.negatives)
+    if args.heldout_negatives:
+        r.heldout_negatives = tuple(args.heldout_negatives)
+    try:
+        res = run_recipe(r, args.out, log=lambda *a: print(*a, flush=True))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"snn4 finetune-real: {exc}", file=sys.stderr)
+        return 2
+    cv = res["crossval"]
+    if cv:
+        print(f"cross-validated ({r.folds} folds): {cv['windowed']['clips_right']}/"
+              f"{cv['windowed']['clips']} positive clips right by window majority, "
+              f"{cv['commanded']}/{cv['clips']} commanded by the controller; negatives: "
+              + ", ".join(f"{os.path.basename(n['recording'].rstrip('/'))} "
+                          f"{n['episodes_per_min']:.2f}/min" for n in cv["negatives"]))
+    print(f"saved {args.out}.safetensors and {args.out}.json")
+    return 0
+
+
+def cmd_simstats(args) -> int:
+    import glob
+
+    from ...eval import simstats
+
+    paths = sorted(p for pat in args.real for p in glob.glob(pat))
+    if not paths:
+        print("snn4 simstats: no real recordings match " + " ".join(args.real), file=sys.stderr)
+        return 2
+    stats = simstats.compare(paths, n=args.clips, seed=args.seed)
+    simstats.plot(stats, args.plot)
+    out = [{k: v for k, v in s.items() if not k.startswith("_")} for s in stats]
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for s in out:
+        sm = s["summary"]
+        print(f"{s['kind']:<15} {s['windows']:4d} windows: {sm['rate']['median']:8,.0f} ev/s "
+              f"(p10-p90 {sm['rate']['p10']:,.0f}-{sm['rate']['p90']:,.0f}), ON "
+              f"{sm['on']['median']:.2f}, background {sm['noise_hz_px']['median']:.3f} Hz/px, "
+              f"moving area {sm['moving_area']['median']:.2f}, hot pixels "
+              f"{100 * sm['hot_pixel_fraction']:.2f} %")
+    print(f"plot: {args.plot}")
+    return 0
+
+
+def parser_finetune_real(sub) -> None:
+    q = sub.add_parser("finetune-real", help="fine-tune a gesture model on real clips + real "
+                       "negatives + synthetic data (a 'none' outcome), cross-validated")
+    q.add_argument("--init", default="models/hybridnet_gesture_synth",
+                   help="the trained model to start from (its spiking backbone is kept)")
+    q.add_argument("--positives", default="../shared/data/aedat4_dvs128",
+                   help="folder of gesture clips with labels.csv")
+    q.add_argument("--negatives", nargs="*", help="recordings without any command gesture to "
+                   "train 'none' on (default: the shared AEDAT2 recordings and both bags)")
+    q.add_argument("--heldout-negatives", nargs="*", help="recordings without a gesture that "
+                   "are only scored (default: the Prophesee RAW file, N-MNIST)")
+    q.add_argument("--folds", type=int, default=4, help="cross-validation folds (0: none)")
+    q.add_argument("--epochs", type=int, default=8)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--threads", type=int, default=2)
+    q.add_argument("--out", required=True, help="checkpoint path without suffix")
+    q.set_defaults(fn=cmd_finetune_real)
+
+
+def parser_simstats(sub) -> None:
+    q = sub.add_parser("simstats", help="sensor statistics of real recordings vs the simulator, "
+                       "side by side in a plot")
+    q.add_argument("--real", nargs="+", default=["../shared/data/aedat4_dvs128/*.aedat4"],
+                   help="real recordings (glob patterns)")
+    q.add_argument("--clips", type=int, default=12, help="simulated clips per simulator")
+    q.add_argument("--seed", type=int, default=11)
+    q.add_argument("--plot", default="out/simstats.png")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_simstats)
