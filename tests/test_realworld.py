@@ -164,36 +164,3 @@ def test_dvsgesture_recipe_runs_on_a_tonic_layout(tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["training"]["dataset"].startswith(
         "dvsgesture:")
 
-
-def test_shipped_real_model_meets_its_card_and_abstains_on_real_scenes(shared_data):
-    """The default shipped model: its card's cross-validated figures hold the issue's bar
-    (>= 90 % of the 12 real waves, <= 1 false command episode per minute on every held-out
-    real recording without a gesture), and the model itself, run here on a subset through
-    the replay path, abstains on real no-gesture scenes and recognises real waves."""
-    from snn4_ros.eval.realworld import (negative_figures, positive_figures, replay_logs)
-    from snn4_ros.models import checkpoint
-    from snn4_ros.models.finetune import windowed_scores
-    from snn4_ros.models.realdata import read_labels_csv
-    from snn4_ros.models.zoo import DEMO_MODEL, find_model
-
-    assert DEMO_MODEL == "hybridnet_gesture_real"
-    net, card = checkpoint.load(find_model(DEMO_MODEL))
-    assert net.cfg.classes[-1] == "none"
-    cv = card["crossvalidated"]
-    assert cv["clips"] == 12 and cv["clips_majority_right"] / cv["clips"] >= 0.9
-    assert cv["clips_commanded"] / cv["clips"] >= 0.9
-    assert len(cv["negatives"]) == 7
-    assert all(n["episodes_per_min"] <= 1.0 for n in cv["negatives"])
-    assert all(n["episodes_per_min"] <= 1.0 for n in card["heldout_negatives_final_model"])
-    assert card["synthetic"]["synthetic:30:2"]["accuracy"] >= 0.95
-    ctrl = card["controller"]
-    negs = [shared_data / "aedat2_dvs128" / "cam255_alex_standing_up.aedat",
-            shared_data / "aedat2_dvs128" / "neal_walking.aedat",
-            shared_data / "rosbag2" / "evt3_trigger"]
-    for lg in replay_logs(net, [str(p) for p in negs]):
-        assert negative_figures(lg, ctrl)["episodes"] == 0, lg["source"]
-    clips = read_labels_csv(shared_data / "aedat4_dvs128")[:3]
-    assert all(r["majority"] == "right_hand_wave" for r in windowed_scores(net, clips))
-    pos = [positive_figures(lg, c, ctrl)
-           for lg, c in zip(replay_logs(net, [str(c.path) for c in clips]), clips)]
-    assert sum(p["commanded"] for p in pos) >= 2

@@ -55,8 +55,8 @@ if [ "$what" = real ] || [ "$what" = all ]; then
   # kept, its bridge + heads trained on real DVS128 right-hand waves, real recordings without
   # any command gesture (the 'none' outcome), the real-looking simulator with distractor
   # scenes and the original simulator; 4-fold cross-validated figures go into the card
-  # (~25 min on 2 free cores), then the simulator-vs-real statistics plot
-  $SNN4 finetune-real --init models/hybridnet_gesture_synth --folds 4 --epochs 8 --seed 0 \
+  # (~10 min on 2 free cores), then the simulator-vs-real statistics plot
+  $SNN4 finetune-real --init models/hybridnet_gesture_synth --folds 4 --seed 0 \
     --out models/hybridnet_gesture_real
   $SNN4 simstats --plot out/simstats.png
 fi

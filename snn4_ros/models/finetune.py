@@ -176,3 +176,49 @@ def _recalibrate_heads(model: HybridNet, spikes: torch.Tensor, batch: int = 64) 
     for m in bns:
         m.momentum = 0.1
     model.eval()
+
+
+@torch.no_grad()
+def head_features(model: HybridNet, spikes: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """The classifier's input ``[N, head_hidden]`` (bridge + head conv, pooled) of cached
+    backbone spikes: what a readout-only fine-tune trains on."""
+    model.eval()
+    out = []
+    for i in range(0, len(spikes), batch):
+        s = spikes[i:i + batch].float().transpose(0, 1)[-model.cfg.window:]
+        weighted, _ = model.ers(s)
+        dense, _ = model.sat(weighted)
+        out.append(model.head(dense).mean(dim=(2, 3)))
+    return torch.cat(out)
+
+
+def train_readout(model: HybridNet, feats: torch.Tensor, labels: torch.Tensor,
+                  steps: int = 400, lr: float = 0.05, weight_decay: float = 1e-3,
+                  balance: bool = True, seed: int = 0) -> dict:
+    """Fit the gesture classifier (one linear layer, the rule Loihi-style readouts use) on
+    pooled features, full batch, class-balanced; everything before it stays as trained.
+    Seconds on a CPU, which is what lets cross-validation over real recordings run on a
+    shared 2-core machine. Starts from the model's current classifier."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    C = model.classifier.out_features
+    w = None
+    if balance:
+        cnt = torch.bincount(labels, minlength=C).float()
+        w = torch.where(cnt > 0, cnt.sum() / (cnt.clamp(min=1) * (cnt > 0).sum()),
+                        torch.zeros_like(cnt))
+    opt = torch.optim.Adam(model.classifier.parameters(), lr=lr, weight_decay=weight_decay)
+    model.classifier.train()
+    losses = []
+    for _ in range(steps):
+        loss = F.cross_entropy(model.classifier(feats), labels, weight=w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    with torch.no_grad():
+        acc = float((model.classifier(feats).argmax(1) == labels).float().mean())
+    return {"loss": losses[::max(1, steps // 20)], "final_loss": losses[-1], "train_acc": acc,
+            "steps": steps}

@@ -139,7 +139,7 @@ def cmd_finetune_real(args) -> int:
 
     torch.set_num_threads(args.threads)
     r = RealWorldRecipe(init=args.init, positives=args.positives, folds=args.folds,
-                        epochs=args.epochs, seed=args.seed)
+                        steps=args.steps, seed=args.seed)
     if args.negatives:
         r.negatives = tuple(args.negatives)
     if args.heldout_negatives:
@@ -155,7 +155,8 @@ def cmd_finetune_real(args) -> int:
               f"{cv['windowed']['clips']} positive clips right by window majority, "
               f"{cv['commanded']}/{cv['clips']} commanded by the controller; negatives: "
               + ", ".join(f"{os.path.basename(n['recording'].rstrip('/'))} "
-                          f"{n['episodes_per_min']:.2f}/min" for n in cv["negatives"]))
+                          f"{n['episodes_per_min']:.2f}/min" for n in cv["negatives"])
+              + f"; synthetic {cv['synthetic']['right']}/{cv['synthetic']['n']}")
     print(f"saved {args.out}.safetensors and {args.out}.json")
     return 0
 
@@ -198,7 +199,7 @@ def parser_finetune_real(sub) -> None:
     q.add_argument("--heldout-negatives", nargs="*", help="recordings without a gesture that "
                    "are only scored (default: the Prophesee RAW file, N-MNIST)")
     q.add_argument("--folds", type=int, default=4, help="cross-validation folds (0: none)")
-    q.add_argument("--epochs", type=int, default=8)
+    q.add_argument("--steps", type=int, default=400, help="readout optimisation steps")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--threads", type=int, default=2)
     q.add_argument("--out", required=True, help="checkpoint path without suffix")
