@@ -271,7 +271,7 @@ def test_dataset_specs_folder_and_dvsgesture(tmp_path, shared_data):
         np.save(base / f"{label}.npy", a)
     d = load_dataset(f"dvsgesture:{tmp_path}", cfg)
     assert d.labels.tolist() == [0, 4] and int(d.frames.sum()) == 1000
-    with pytest.raises(ValueError, match="unknown dataset spec"):
+    with pytest.raises(ValueError, match="unknown dataset kind"):
         load_dataset("imagenet:/x", cfg)
 
 

@@ -78,13 +78,42 @@ def _one(args) -> ReplayTrace:
     return replay(path, net, opts, card, progress=progress)
 
 
+def check_job(job: ReplayJob) -> list[tuple[list[Interval] | None, str | None]]:
+    """Everything that can be found wrong before a process starts or a model loads: the
+    model (a wrong name lists the shipped ones), each recording's format, the label files
+    and their classes against the model card's. Returns the labels per recording."""
+    import json
+
+    from ..events.errors import UserError
+    from ..events.labels import LabelError
+    from ..events.sources import detect_format
+    from ..models.checkpoint import paths
+    from ..models.zoo import find_model
+
+    base = find_model(job.model)
+    try:
+        classes = json.loads(paths(base)[1].read_text()).get("classes") or []
+    except (OSError, ValueError):
+        classes = []                     # checkpoint.load says what is wrong, in the worker
+    if job.labels and len(job.labels) != len(job.recordings):
+        raise UserError(f"{len(job.labels)} --labels files for {len(job.recordings)} "
+                        "recordings: give one per recording, in the same order")
+    for rec in job.recordings:
+        detect_format(rec)               # no such file, or a format nobody reads
+    labels = [labels_for(job, i) for i in range(len(job.recordings))]
+    for (ivs, src), rec in zip(labels, job.recordings):
+        unknown = sorted({iv.cls for iv in ivs or []} - set(classes)) if classes else []
+        if unknown:
+            raise LabelError(f"label classes {unknown} are not among the classes of model "
+                             f"{job.model} ({', '.join(classes)})", where=f"{rec} ({src})")
+    return labels
+
+
 def run_replay(job: ReplayJob, show_progress: bool = True) -> list[ReplayTrace]:
     """Replay every recording; returns the traces with their labels attached."""
     from tqdm import tqdm
 
-    if job.labels and len(job.labels) != len(job.recordings):
-        raise ValueError(f"{len(job.labels)} label files for {len(job.recordings)} recordings")
-    labels = [labels_for(job, i) for i in range(len(job.recordings))]   # fail before work
+    labels = check_job(job)              # fail before work
     counts = [_message_count(r, job.opts.topic) for r in job.recordings]
     total = sum(counts) if all(c is not None for c in counts) else None
     bar = tqdm(total=total, unit="msg", desc="replay", disable=not show_progress)

@@ -126,7 +126,10 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
     model = traces[0].model
     macs = model.get("macs_per_step", 0)
     bins_per_s = decisions / duration if duration else 0.0
-    syn_mean = float(np.nanmean(synops)) if len(synops) else 0.0
+    # through the ROS nodes the spike counts do not travel (NaN): no numpy warning for an
+    # all-NaN mean, and 0 where nothing was counted, as before
+    synops = synops[np.isfinite(synops)] if len(synops) else synops
+    syn_mean = float(synops.mean()) if len(synops) else 0.0
     state_counts: dict[str, int] = {}
     for t in traces:
         for s in t.cmd_state:

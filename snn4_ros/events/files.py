@@ -129,6 +129,8 @@ def read_nmnist_stream(folder: str | Path, strict: bool = True
 def read_nmnist_labels(folder: str | Path) -> dict[int, int]:
     """``labels.txt`` of an N-MNIST folder: sample id -> class (lines starting '#' ignored)."""
     path = Path(folder) / "labels.txt"
+    if not Path(folder).is_dir():
+        raise EventDataError("no such folder", where=str(folder))
     if not path.exists():
         raise EventDataError("no labels.txt in the N-MNIST folder", where=str(folder))
     out = {}

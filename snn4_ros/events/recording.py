@@ -7,19 +7,31 @@ from pathlib import Path
 import numpy as np
 
 from .bags import BagWriter
+from .errors import UserError
 from .codecs import PacketEncoder
 from .synthetic import GESTURES, GestureSimulator
 
 
 def record_synthetic(out: str | Path, gestures: int = 11, seed: int = 0, gesture_s: float = 2.0,
                      encoding: str = "evt3", storage: str = "mcap", packet_us: int = 2000,
-                     topic: str = "/event_camera/events") -> dict:
+                     topic: str = "/event_camera/events", progress: bool = False) -> dict:
     """Write ``gestures`` consecutive gestures (cycling through all classes in a seeded order)
     as EventPackets of ``packet_us`` each; labels go to ``<out>.labels.csv`` as
     ``start,end,class`` rows in the bag's clock (ns): header stamps and log times are
     ``t_offset + sensor time``, while event times stay sensor time (from 0), as with a real
-    camera whose clock starts at power-on."""
+    camera whose clock starts at power-on. Refuses to touch an existing bag or labels file
+    (nothing is lost); ``progress`` shows a bar in seconds of recording."""
     out = Path(out)
+    labels = out.parent / f"{out.name}.labels.csv"
+    for p in (out, labels):
+        if p.exists():
+            raise UserError(f"{p} already exists: choose another --out, or delete it first "
+                            "(nothing is overwritten)")
+    if gestures < 1 or gesture_s <= 0:
+        raise UserError(f"want at least one gesture of more than 0 s, got {gestures} x "
+                        f"{gesture_s} s")
+    if not out.parent.is_dir():
+        raise UserError(f"{out.parent}: no such folder for --out")
     rng = np.random.default_rng(seed)
     order = [int(g) for g in np.concatenate([rng.permutation(len(GESTURES))
                                              for _ in range(-(-gestures // len(GESTURES)))])]
@@ -32,7 +44,12 @@ def record_synthetic(out: str | Path, gestures: int = 11, seed: int = 0, gesture
     steps_per_packet = max(1, packet_us // sim.scene_cfg.dt_us)
     steps_total = int(round(gestures * gesture_s * 1e6 / sim.scene_cfg.dt_us))
     cur, start = None, None
-    with BagWriter(out, storage) as bag:
+    from tqdm import tqdm
+    bar = tqdm(total=round(gestures * gesture_s, 1), unit="s", desc=f"recording {out.name}",
+               disable=not progress, leave=False,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s of "
+                          "recording [{elapsed}<{remaining}]")
+    with BagWriter(out, storage) as bag, bar:
         buf = []
         for i in range(steps_total):
             ev, label = next(stream)
@@ -48,8 +65,9 @@ def record_synthetic(out: str | Path, gestures: int = 11, seed: int = 0, gesture
                 bag.write_packet(enc.encode(chunk, stamp_ns=stamp), topic, log_time_ns=stamp)
                 n_ev += len(chunk)
                 n_msg += 1
+                done_s = (i + 1) * sim.scene_cfg.dt_us / 1e6
+                bar.update(done_s - bar.n)
         rows.append((start, sim.t_ns + t_offset, GESTURES[cur]))
-    labels = out.parent / f"{out.name}.labels.csv"
     with open(labels, "w") as f:
         f.write("start,end,class\n")
         for a, b, c in rows:

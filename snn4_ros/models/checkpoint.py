@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 
+from ..events.errors import UserError
 from .hybridnet import HybridNet, HybridNetConfig
 
 CARD_FORMAT = "snn4-hybridnet/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be loaded: missing, corrupted, or for another architecture."""
 
 

@@ -2,7 +2,9 @@
 
 A dataset spec is a string, as ``snn4 train`` / ``snn4 eval`` take it:
 
-* ``synthetic:N[:SEED]``  N fresh clips per class from the synthetic DVS (cached on disk)
+* ``synthetic:N[:SEED]``  N fresh clips per class from the synthetic DVS (cached on disk);
+                          SEED defaults to 0 for training, 1 for evaluation (a source spec's
+                          ``synthetic:SEED`` is a seed: a stream has no clip count)
 * ``synthetic-real:N[:SEED]``  the same with the real-looking simulator: filled silhouettes
                           at any size, sensors drawn around the real DVS128's statistics,
                           and distractor scenes for the ``none`` class of real-world models
@@ -35,6 +37,7 @@ import numpy as np
 import torch
 
 from ..events import events_to_frames, make_events, read_recording
+from ..events.errors import UserError, did_you_mean
 from ..events.files import read_nmnist, read_nmnist_labels
 from ..events.frames import rescale_events
 from .hybridnet import HybridNetConfig
@@ -91,8 +94,9 @@ def synthetic_classes(cfg: HybridNetConfig) -> tuple[str, ...]:
 
     ok = (tuple(GESTURES), tuple(GESTURES) + (NONE,))
     if tuple(cfg.classes) not in ok:
-        raise ValueError("the synthetic source produces the 11 DVS128-Gesture classes "
-                         f"(optionally + {NONE!r}); the model's classes are {cfg.classes}")
+        raise DatasetSpecError("the synthetic source produces the 11 DVS128-Gesture "
+                               f"classes (optionally + {NONE!r}); the model's classes are "
+                               f"{cfg.classes}")
     return tuple(cfg.classes)
 
 
@@ -149,7 +153,7 @@ def synthetic_data(n_per_class: int, cfg: HybridNetConfig, seed: int = 0,
     key = json.dumps({k: getattr(cfg, k) for k in keys} | {"n": n_per_class, "seed": seed,
                                                             "v": 2} | extra, sort_keys=True)
     path = CACHE / f"synthetic-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    name = f"synthetic{'-real' if style == 'real' else ''}:{n_per_class}"
+    name = f"synthetic{'-real' if style == 'real' else ''}:{n_per_class}:{seed}"
     if cache and path.exists():
         z = np.load(path)
         return FrameData(torch.from_numpy(z["frames"]), torch.from_numpy(z["labels"]),
@@ -231,7 +235,8 @@ def folder_data(folder: str | Path, cfg: HybridNetConfig) -> FrameData:
         for row in csv.DictReader(fh):
             label = row["label"]
             if label not in cfg.classes:
-                raise ValueError(f"{path}: label {label!r} is not one of the model's classes")
+                raise DatasetSpecError(f"{path}: label {label!r} is not one of the model's "
+                                       f"classes ({', '.join(cfg.classes)})")
             ea, _, _ = read_recording(folder / row["path"])
             start = (row.get("start_s") or "").strip()      # where the label begins to hold
             t0 = (ea.t_first_ns or 0) + (int(round(float(start) * 1e9)) if start else 0)
@@ -283,20 +288,178 @@ def bag_clips_data(spec: str, cfg: HybridNetConfig) -> FrameData:
                      None, f"bag:{path}")
 
 
-def load_dataset(spec: str, cfg: HybridNetConfig, train: bool = True) -> FrameData:
-    kind, _, arg = spec.partition(":")
-    if kind in ("synthetic", "synthetic-real"):
-        n, _, seed = arg.partition(":")
-        return synthetic_data(int(n or 20), cfg, seed=int(seed or (0 if train else 1)),
-                              style="real" if kind == "synthetic-real" else "stick")
-    if kind == "nmnist":
-        return nmnist_data(arg, cfg)
+class DatasetSpecError(UserError):
+    """A dataset spec that cannot work: unknown kind, bad number, missing folder, classes
+    that are not the model's."""
+
+
+DATASET_KINDS = {
+    "synthetic": "synthetic:N[:SEED]  N clips per class from the synthetic DVS",
+    "synthetic-real": "synthetic-real:N[:SEED]  the same from the real-looking simulator",
+    "nmnist": "nmnist:DIR  N-MNIST .bin/.bs2 files + labels.txt",
+    "dvsgesture": "dvsgesture:DIR  DVS128 Gesture in tonic's layout",
+    "folder": "folder:DIR  recordings + labels.csv (path,label)",
+    "bag": "bag:PATH[,LABELS]  the labelled intervals of a recording",
+}
+SPEC_HELP = ("synthetic:N[:SEED] | synthetic-real:N[:SEED] | nmnist:DIR | dvsgesture:DIR | "
+             "folder:DIR | bag:PATH[,LABELS]")
+SYNTHETIC_KINDS = ("synthetic", "synthetic-real")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    kind: str
+    n: int = 0                       # synthetic: clips per class
+    seed: int = 0                    # synthetic
+    path: str = ""                   # the other kinds
+    labels: str = ""                 # bag: its labels CSV
+
+    def __str__(self) -> str:
+        if self.kind in SYNTHETIC_KINDS:
+            return f"{self.kind}:{self.n}:{self.seed}"
+        return f"{self.kind}:{self.path}" + (f",{self.labels}" if self.labels else "")
+
+
+def _guess_kind(path: Path) -> str | None:
+    """What a bare path most likely is, for the "did you mean" of a spec without a kind."""
+    if (path / "labels.txt").exists():
+        return "nmnist"
+    if (path / "labels.csv").exists():
+        return "folder"
+    if any((path / d).is_dir() for d in ("ibmGestureTrain", "ibmGestureTest", "DVSGesture")):
+        return "dvsgesture"
+    if (path / "metadata.yaml").exists() or path.suffix in (".mcap", ".db3", ".bag",
+                                                              ".aedat4", ".raw", ".aedat"):
+        return "bag"
+    return None
+
+
+def parse_dataset_spec(spec: str, train: bool = True) -> DatasetSpec:
+    """The parts of a dataset spec, with every path checked: what is cheap to find wrong is
+    found before any data is read or any model loaded."""
+    kind, sep, arg = spec.partition(":")
+    if not sep and kind not in SYNTHETIC_KINDS:
+        p = Path(spec).expanduser()
+        if p.exists():
+            guess = _guess_kind(p)
+            raise DatasetSpecError(
+                f"dataset {spec!r} has no kind: write KIND:PATH"
+                + (f", here probably {guess}:{spec}" if guess else "")
+                + f" (kinds: {SPEC_HELP})")
+        raise DatasetSpecError(f"dataset {spec!r}: want KIND:ARG, one of {SPEC_HELP}")
+    if kind not in DATASET_KINDS:
+        raise DatasetSpecError(f"unknown dataset kind {kind!r}{did_you_mean(kind, DATASET_KINDS)}"
+                               f" (kinds: {SPEC_HELP})")
+    if kind in SYNTHETIC_KINDS:
+        parts = arg.split(":") if arg else []
+        if len(parts) > 2 or not all(x.strip().isdigit() for x in parts):
+            raise DatasetSpecError(f"dataset {spec!r}: want {kind}:N[:SEED] with whole "
+                                   f"numbers (N clips per class, e.g. {kind}:20:1)")
+        n = int(parts[0]) if parts else 20
+        if n < 1:
+            raise DatasetSpecError(f"dataset {spec!r}: N (clips per class) must be at least 1")
+        seed = int(parts[1]) if len(parts) > 1 else (0 if train else 1)
+        return DatasetSpec(kind, n=n, seed=seed)
+    path, _, labels = arg.partition(",") if kind == "bag" else (arg, "", "")
+    if not path:
+        raise DatasetSpecError(f"dataset {spec!r}: no path after '{kind}:' "
+                               f"({DATASET_KINDS[kind]})")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DatasetSpecError(f"dataset {spec!r}: no such "
+                               f"{'file or folder' if kind == 'bag' else 'folder'}: {path}")
+    if kind in ("nmnist", "dvsgesture", "folder") and not p.is_dir():
+        raise DatasetSpecError(f"dataset {spec!r}: {path} is a file; {kind}: wants a folder "
+                               f"({DATASET_KINDS[kind]})")
+    need = {"nmnist": "labels.txt", "folder": "labels.csv"}.get(kind)
+    if need and not (p / need).exists():
+        raise DatasetSpecError(f"dataset {spec!r}: no {need} in {path} "
+                               f"({DATASET_KINDS[kind]})")
     if kind == "dvsgesture":
-        return dvsgesture_data(arg, cfg, train)
-    if kind == "folder":
-        return folder_data(arg, cfg)
+        sub = "ibmGestureTrain" if train else "ibmGestureTest"
+        if not any((b / sub).is_dir() for b in (p, p / "DVSGesture")):
+            raise DatasetSpecError(f"dataset {spec!r}: no {sub}/ folder in {path} (tonic's "
+                                   "DVSGesture layout)")
     if kind == "bag":
-        return bag_clips_data(arg, cfg)
-    raise ValueError(f"unknown dataset spec {spec!r}: synthetic:N[:SEED], "
-                     "synthetic-real:N[:SEED], nmnist:DIR, "
-                     "dvsgesture:DIR, folder:DIR, bag:PATH[,LABELS]")
+        labels = labels or f"{p.parent / p.name}.labels.csv"
+        if not Path(labels).exists():
+            raise DatasetSpecError(f"dataset {spec!r}: no labels file {labels} (write "
+                                   "start,end,class rows, or name it: bag:PATH,LABELS)")
+    return DatasetSpec(kind, path=path, labels=labels if kind == "bag" else "")
+
+
+def dataset_classes(ds: DatasetSpec) -> list[str] | None:
+    """The class names a dataset holds, read cheaply (labels files only), or None where only
+    the model's own classes can be meant (dvsgesture: labels are indices into them)."""
+    from ..events.synthetic import GESTURES
+
+    if ds.kind in SYNTHETIC_KINDS:      # (+ "none" for a model that has it: its own)
+        return list(GESTURES)
+    if ds.kind == "nmnist":
+        return sorted({str(c) for c in read_nmnist_labels(ds.path).values()}, key=int)
+    if ds.kind == "folder":
+        with open(Path(ds.path) / "labels.csv") as fh:
+            return sorted({row.get("label", "") for row in csv.DictReader(fh)})
+    if ds.kind == "bag":
+        from ..events.labels import load_labels_csv
+        return sorted({iv.cls for iv in load_labels_csv(ds.labels)})
+    return None
+
+
+def check_dataset(spec: str, classes, train: bool = True, model: str = "the model",
+                  other_models: dict | None = None) -> DatasetSpec:
+    """``parse_dataset_spec`` plus: the dataset's classes are the model's (``classes``).
+    ``other_models`` (name -> classes) lets the message name a model that would fit."""
+    ds = parse_dataset_spec(spec, train)
+    have = dataset_classes(ds)
+    if have is None:
+        return ds
+    unknown = [c for c in have if c not in classes]
+    if unknown:
+        fits = [name for name, cl in (other_models or {}).items()
+                if all(c in cl for c in have)]
+        short = lambda cl: (", ".join(cl) if len(cl) <= 4  # noqa: E731
+                            else f"{', '.join(cl[:3])}, ... ({len(cl)} classes)")
+        raise DatasetSpecError(
+            f"{model} classifies {short(list(classes))} but {spec} holds {short(have)}: "
+            + (f"use a model trained on such data ({', '.join(fits)})" if fits else
+               "train a model on such data (snn4 train)"))
+    return ds
+
+
+def load_dataset(spec: str, cfg: HybridNetConfig, train: bool = True) -> FrameData:
+    ds = check_dataset(spec, cfg.classes, train)
+    if ds.kind in SYNTHETIC_KINDS:
+        return synthetic_data(ds.n, cfg, seed=ds.seed,
+                              style="real" if ds.kind == "synthetic-real" else "stick")
+    if ds.kind == "nmnist":
+        return nmnist_data(ds.path, cfg)
+    if ds.kind == "dvsgesture":
+        return dvsgesture_data(ds.path, cfg, train)
+    if ds.kind == "folder":
+        return folder_data(ds.path, cfg)
+    return bag_clips_data(f"{ds.path},{ds.labels}", cfg)
+
+
+def training_overlap(card: dict, spec: str) -> str | None:
+    """Why ``spec`` (an evaluation dataset) is the model's own training data, from its model
+    card, or None. An accuracy on training samples says nothing about new data: ``snn4 eval``
+    prints this beside the figure and the card records it with the evaluation."""
+    trained_on = ((card.get("training") or {}).get("dataset")) or ""
+    try:
+        tr, ev = parse_dataset_spec(trained_on, train=True), parse_dataset_spec(spec, False)
+    except UserError:                   # a training set no longer on this machine
+        return None
+    if tr.kind != ev.kind:
+        return None
+    if tr.kind in SYNTHETIC_KINDS:
+        if tr.seed != ev.seed:
+            return None
+        return (f"evaluated on its own training data: {ev} draws the same clips as the "
+                f"training set {trained_on} (seed {tr.seed}; use another seed, e.g. "
+                f"{ev.kind}:{ev.n}:{max(tr.seed, 1) + 1})")
+    root = Path(__file__).resolve().parents[2]
+    same = {Path(tr.path).resolve(), (root / tr.path).resolve()} & {Path(ev.path).resolve()}
+    if tr.kind != "dvsgesture" and same:     # dvsgesture: train/ vs test/ split by itself
+        return f"evaluated on its own training data: the model was trained on {trained_on}"
+    return None

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..events.errors import UserError, did_you_mean
 from ..events.frames import FrameConfig
 from .layers import SDSA, SpikingConv
 from .loihi import LoihiConv
@@ -115,7 +116,8 @@ PRESETS = {
 
 def preset_config(name: str, **overrides) -> HybridNetConfig:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        raise UserError(f"unknown preset {name!r}{did_you_mean(name, PRESETS)} (presets: "
+                        f"{', '.join(PRESETS)})")
     kw = {"preset": name, **PRESETS[name], **overrides}
     return HybridNetConfig(**kw)
 

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..events.errors import UserError
 from .layers import ConvCounts
 from .surrogate import Surrogate
 
@@ -45,7 +46,7 @@ class LoihiState(NamedTuple):
     v: torch.Tensor
 
 
-class LoihiCompatibilityError(ValueError):
+class LoihiCompatibilityError(UserError):
     """A network (or checkpoint) that does not map onto Loihi 2; the message lists why."""
 
 

@@ -3,9 +3,12 @@ install (colcon or pip), or a folder named by SNN4_MODELS."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+
+from ..events.errors import UserError, did_you_mean
 
 DEMO_MODEL = "hybridnet_gesture_synth"
 
@@ -25,6 +28,25 @@ def model_dirs() -> list[Path]:
     return dirs
 
 
+class ModelNotFoundError(UserError, FileNotFoundError):
+    """A ``--model`` that names no shipped model and no checkpoint file."""
+
+
+def shipped_models() -> dict[str, dict]:
+    """name -> its model card (``classes``, ``preset``, ...) for every model in
+    ``model_dirs()`` (the first of a name wins). Lava exports are not models of their own."""
+    out: dict[str, dict] = {}
+    for d in model_dirs():
+        for st in sorted(d.glob("*.safetensors")) if d.is_dir() else []:
+            if st.stem in out or st.name.endswith(".lava.safetensors"):
+                continue
+            try:
+                out[st.stem] = json.loads(st.with_suffix(".json").read_text())
+            except (OSError, ValueError):
+                out[st.stem] = {}
+    return out
+
+
 def find_model(name: str = DEMO_MODEL) -> Path:
     """The checkpoint base path (without suffix) of a shipped model, by name or path."""
     p = Path(name)
@@ -33,5 +55,8 @@ def find_model(name: str = DEMO_MODEL) -> Path:
     for d in model_dirs():
         if (d / f"{name}.safetensors").exists():
             return d / name
-    raise FileNotFoundError(f"model {name!r} not found in {', '.join(map(str, model_dirs()))}; "
-                            "train it with tools/train_models.sh")
+    names = list(shipped_models())
+    raise ModelNotFoundError(
+        f"no model {name!r}{did_you_mean(name, names)} (shipped models: "
+        f"{', '.join(names) or 'none; train them with make models'}; or a path to a "
+        "MODEL.safetensors with its MODEL.json card)")

@@ -11,10 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+from ..events.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class LavaEnvMissing(RuntimeError):
+class LavaEnvMissing(UserError, RuntimeError):
     """No Python with Lava to run the bridge or the bit-exact check."""
 
 

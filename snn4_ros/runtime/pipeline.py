@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..events import FrameStream, Packet, PacketDecoder, PacketEncoder, make_events
+from ..events.errors import UserError
 from ..events.frames import rescale_events
 from ..models.hybridnet import HybridNet, HybridOutput, StreamingRunner
 
@@ -49,7 +50,7 @@ class Decision:
         return cls(probs, top, float(probs[top]), pos, vis)
 
 
-class GeometryError(ValueError):
+class GeometryError(UserError):
     """A packet whose sensor size the pipeline cannot use (counted, never fatal)."""
 
 
