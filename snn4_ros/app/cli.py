@@ -18,16 +18,36 @@ subcommand, ``cmd_NAME(args)`` runs it); this module composes them in the order 
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .commands import live, loihi, recordings, replay, training
+from .errors import ArgumentParser, debug_requested, run_command
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+    from pathlib import Path
+
+    try:
+        v = dist_version("snn4_ros")
+    except PackageNotFoundError:
+        v = "unknown"
+    return f"snn4 {v} ({Path(__file__).resolve().parents[1]})"
+
+
+def build_parser() -> ArgumentParser:
+    """The ``snn4`` parser. Every subparser is an ``errors.ArgumentParser`` (one-line usage
+    errors, defaults shown in the help) because argparse builds them with the parent's class."""
+    p = ArgumentParser(
         prog="snn4", description="Event-camera perception with spiking neural networks, for ROS 2.",
-        epilog="Start with `snn4 demo`; `snn4 COMMAND --help` explains each command.")
+        epilog="Start with `make demo` (the ROS 2 graph on the synthetic camera, with the\n"
+               "dashboard on http://127.0.0.1:8080/), or `snn4 up`; README.md walks through\n"
+               "the rest. `snn4 COMMAND --help` explains each command.")
+    p.add_argument("--version", action="version", version=version(),
+                   help="print the version and where the package lives, then exit")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error (anywhere on the line; or SNN4_DEBUG=1)")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     recordings.parser_inspect(sub)
@@ -45,15 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse, then run the command under the one error handler (``errors.run_command``): a
+    user's mistake is one line on stderr and exit status 2, never a traceback."""
+    debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     if args.cmd in ("train", "eval", "demo", "up", "replay", "loihi", "finetune-real"):
         from ..models.allocator import tune_allocator
         tune_allocator()
-    args.raw_argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return args.fn(args)
-    except KeyboardInterrupt:
-        return 130
+    args.raw_argv = argv
+    args.debug = debug
+    prog = "snn4 " + args.cmd + (f" {args.loihi_cmd}" if getattr(args, "loihi_cmd", None) else "")
+    return run_command(args.fn, args, prog, debug=debug)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,12 @@ def run_command(fn, args, prog: str, debug: bool = False) -> int:
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the one-line error style: ``snn4 train: argument --preset: invalid
-    choice: 'x' (choose from ...); see snn4 train --help``. Subparsers inherit the class."""
+    choice: 'x' (choose from ...); see snn4 train --help``. Subparsers inherit the class,
+    and with it the help formatter that shows every default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(EXIT_USER, f"{self.prog}: {_one_line(message)}; see {self.prog} --help\n")

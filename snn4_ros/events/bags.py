@@ -92,6 +92,21 @@ def _bag_reader_class():
 
         unparsed: dict[str, str]
 
+        def __init__(self, paths, *, default_typestore=None):
+            paths = [Path(p) for p in paths]
+            if not any(p.is_dir() and p.suffix == ".bag" for p in paths):
+                super().__init__(paths, default_typestore=default_typestore)
+                return
+            # AnyReader takes every path named *.bag for ROS 1; a rosbag2 folder may be
+            # named so too (snn4 record-synthetic --out demo.bag), and a folder is rosbag2.
+            # The state AnyReader.__init__ sets up (rosbags 0.11; tests/test_newcomer.py reads one).
+            from rosbags.rosbag2 import Reader as Reader2
+
+            self.paths, self.is2, self.stack, self.connections = paths, True, None, []
+            self.default_typestore = default_typestore
+            self.typestore = get_typestore(Stores.EMPTY)
+            self.readers = [Reader2(x) for x in paths]
+
         def _open(self) -> None:
             from rosbags.typesys import get_types_from_msg
 

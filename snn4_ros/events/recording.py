@@ -30,8 +30,7 @@ def record_synthetic(out: str | Path, gestures: int = 11, seed: int = 0, gesture
     if gestures < 1 or gesture_s <= 0:
         raise UserError(f"want at least one gesture of more than 0 s, got {gestures} x "
                         f"{gesture_s} s")
-    if not out.parent.is_dir():
-        raise UserError(f"{out.parent}: no such folder for --out")
+    out.parent.mkdir(parents=True, exist_ok=True)    # out/ of a fresh clone
     rng = np.random.default_rng(seed)
     order = [int(g) for g in np.concatenate([rng.permutation(len(GESTURES))
                                              for _ in range(-(-gestures // len(GESTURES)))])]

@@ -123,7 +123,7 @@ def record_evaluation(base: str | Path, dataset: str, res: dict) -> None:
     _, card_path = paths(base)
     card = load_card(base)
     keep = ("accuracy", "n", "mean_decision_bins", "early_exit_threshold", "synops_per_sample",
-            "macs_per_sample", "tracking_error_px_mean", "energy_estimate")
+            "macs_per_sample", "tracking_error_px_mean", "energy_estimate", "on_training_data")
     entry = {"dataset": dataset, **{k: res[k] for k in keep if k in res}}
     card.setdefault("evaluations", [])
     card["evaluations"] = [e for e in card["evaluations"] if e.get("dataset") != dataset]

@@ -22,7 +22,7 @@ time (``StreamingRunner``) gives exactly the outputs of ``forward`` on the prefi
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
 
 import torch
@@ -118,6 +118,11 @@ def preset_config(name: str, **overrides) -> HybridNetConfig:
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}{did_you_mean(name, PRESETS)} (presets: "
                         f"{', '.join(PRESETS)})")
+    known = {f.name for f in fields(HybridNetConfig)}
+    for key in overrides:
+        if key not in known:
+            raise UserError(f"HybridNetConfig has no field {key!r}{did_you_mean(key, known)} "
+                            f"(fields: {', '.join(sorted(known))})")
     kw = {"preset": name, **PRESETS[name], **overrides}
     return HybridNetConfig(**kw)
 

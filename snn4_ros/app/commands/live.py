@@ -16,20 +16,12 @@ def cmd_demo(args) -> int:
 
 
 def cmd_up(args) -> int:
-    from ...ros.graph import run_graph
+    from ...ros.description import check_overrides, load_graph
+    from ...ros.parameters import parse_params
 
-    overrides: dict = {}
-    for item in args.param or []:
-        key, _, raw = item.partition("=")
-        node, _, name = key.partition(".")
-        if not name or not raw:
-            print(f"snn4 up: --param wants NODE.NAME=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        overrides.setdefault(node, {})[name] = value
+    # the graph and every --param, checked before rclpy, torch or a model loads
+    overrides = check_overrides(load_graph(args.graph), parse_params(args.param or []))
+    from ...ros.graph import run_graph
     state = {"bins": 0, "events": 0}
 
     def report(inf, ctrl, src):
@@ -82,7 +74,7 @@ def cmd_up(args) -> int:
 def parser_demo(sub) -> None:
     q = sub.add_parser("demo", help="run the pipeline on the synthetic DVS with live statistics")
     q.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="seeds the synthetic scene")
     q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"],
                    help="EventPacket encoding on the way through the pipeline")
     q.add_argument("--model", default="hybridnet_gesture_synth",
@@ -92,11 +84,13 @@ def parser_demo(sub) -> None:
 
 def parser_up(sub) -> None:
     q = sub.add_parser("up", help="run the ROS 2 perception graph in one process")
-    q.add_argument("--source", help="event source spec (default: the graph YAML's)")
+    q.add_argument("--source", help="event source: synthetic[:SEED], camera[:SERIAL] or a "
+                   "recording PATH (snn4 sources lists them; default: the graph YAML's)")
     q.add_argument("--duration", type=float, help="seconds, then stop (default: until Ctrl-C)")
     q.add_argument("--graph", default="perception", help="config/<graph>.yaml or a path")
     q.add_argument("--param", action="append", metavar="NODE.NAME=VALUE",
-                   help="override a node parameter (repeatable)")
+                   help="override a node parameter, checked against what the node declares "
+                        "(repeatable; e.g. gesture_controller.max_linear=0.2)")
     q.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     q.add_argument("--dashboard", metavar="HOST:PORT",
                    help="serve the health/metrics endpoints and the live page (e.g. "

@@ -43,7 +43,7 @@ def cmd_record_synthetic(args) -> int:
 
     info = record_synthetic(args.out, gestures=args.gestures, seed=args.seed,
                             gesture_s=args.gesture_s, encoding=args.encoding,
-                            storage=args.storage)
+                            storage=args.storage, progress=not args.json)
     print(json.dumps(info) if args.json else
           f"wrote {info['bag']} ({info['messages']} packets, {info['events']:,} events) and "
           f"{info['labels']}")
@@ -74,13 +74,18 @@ def parser_inspect(sub) -> None:
 
 def parser_record_synthetic(sub) -> None:
     q = sub.add_parser("record-synthetic", help="write a labelled bag from the synthetic DVS")
-    q.add_argument("--out", required=True, help="bag folder to create")
-    q.add_argument("--gestures", type=int, default=11, help="number of gestures in the bag")
+    q.add_argument("--out", required=True, help="bag folder to create (must not exist; "
+                   "the labels go to OUT.labels.csv)")
+    q.add_argument("--gestures", type=int, default=11, help="number of gestures in the bag "
+                   "(all 11 classes in a seeded order, then again)")
     q.add_argument("--gesture-s", type=float, default=2.0, help="seconds per gesture")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"])
-    q.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"])
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--seed", type=int, default=0, help="seeds the order and the scene")
+    q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"],
+                   help="EventPacket encoding (evt3: Prophesee/metavision_driver; libcaer*: "
+                        "iniVation/libcaer_driver)")
+    q.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"],
+                   help="rosbag2 storage plugin")
+    q.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     q.set_defaults(fn=cmd_record_synthetic)
 
 

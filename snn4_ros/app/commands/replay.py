@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+from ..errors import positive_float, unit_interval
+
 
 def cmd_replay(args) -> int:
     import yaml
@@ -16,11 +18,16 @@ def cmd_replay(args) -> int:
     from ...eval.report import write_report
     from ..replay_jobs import ReplayJob, run_replay
     from ...events import EventDataError
+    from ...events.errors import UserError
 
     controller = {}
     if args.controller:
         with open(args.controller) as f:
-            controller = yaml.safe_load(f) or {}
+            try:
+                controller = yaml.safe_load(f) or {}
+            except yaml.YAMLError as exc:
+                raise UserError(f"--controller {args.controller}: not valid YAML "
+                                f"({' '.join(str(exc).split())})") from None
     opts = ReplayOptions(topic=args.topic, rate=None if args.max_speed else args.rate,
                          strict=args.strict, controller=controller, device=args.device)
     job = ReplayJob(args.recordings, args.model, opts, labels=args.labels,
@@ -101,7 +108,7 @@ def parser_replay(sub) -> None:
     q.add_argument("--report", metavar="DIR", help="write report.json, report.html and the "
                                                    "decisions bag here")
     speed = q.add_mutually_exclusive_group()
-    speed.add_argument("--rate", type=float, default=None, help="x real time (default: as fast "
+    speed.add_argument("--rate", type=positive_float, default=None, help="x real time (default: as fast "
                        "as possible)")
     speed.add_argument("--max-speed", action="store_true", help="as fast as possible (default)")
     q.add_argument("--via-ros", action="store_true",
@@ -112,12 +119,12 @@ def parser_replay(sub) -> None:
                    help="a folder of labelled gesture clips (labels.csv): replay them too and "
                         "draw the trade-off of false commands/min on the recordings vs clips "
                         "commanded, over the controller's thresholds")
-    q.add_argument("--threshold", type=float, default=0.9,
+    q.add_argument("--threshold", type=unit_interval, default=0.9,
                    help="confidence of a 'confident' decision (first decision, onset latency)")
     q.add_argument("--strict", action="store_true",
                    help="stop at the first bad message instead of skipping and counting")
     q.add_argument("--jobs", type=int, default=0, help="parallel processes (default: one per "
                    "recording, up to the core count)")
-    q.add_argument("--device", default="cpu")
+    q.add_argument("--device", default="cpu", help="torch device of the model (cpu, cuda)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     q.set_defaults(fn=cmd_replay)

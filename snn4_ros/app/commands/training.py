@@ -3,12 +3,38 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 
+from ..errors import unit_interval
+
+PRESETS = ("hybridnet-s", "hybridnet-s-sdsa", "hybridnet-xs", "hybridnet-loihi",
+           "hybridnet-nmnist")     # models.hybridnet.PRESETS (tests check they agree)
+
+
+def json_object(text: str) -> dict:
+    """``--config``: a JSON object, checked while parsing (not after the data has loaded)."""
+    try:
+        v = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError(f"want a JSON object like '{{\"window\": 12}}', "
+                                         f"got {text!r}")
+    return v
+
 
 def cmd_train(args) -> int:
+    from ...models.datasets import parse_dataset_spec
+    from ...models.hybridnet import preset_config
+
+    # everything cheap to check, before torch and the data load
+    preset_config(args.preset, **args.config)      # unknown config keys fail here
+    parse_dataset_spec(args.dataset, train=True)
+    if args.val:
+        parse_dataset_spec(args.val, train=False)
     from ...models.train import TrainConfig
     from ...models.training_run import TrainRun, run_training
 
@@ -20,7 +46,7 @@ def cmd_train(args) -> int:
                      surrogate_schedule=tuple(args.surrogate_schedule)
                      if args.surrogate_schedule else None)
     run = TrainRun(dataset=args.dataset, out=args.out, preset=args.preset,
-                   config=json.loads(args.config) if args.config else {},
+                   config=args.config,
                    window=args.window, val=args.val, val_split=args.val_split,
                    resume=args.resume, train=tc, progress=not args.quiet,
                    command="snn4 " + " ".join(args.raw_argv))
@@ -35,17 +61,22 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     from ...models import checkpoint
+    from ...models.datasets import check_dataset, training_overlap
+    from ...models.zoo import find_model, shipped_models
+
+    # the model, the dataset spec and their classes, before torch loads anything
+    base = find_model(args.model)
+    card = checkpoint.load_card(base)
+    check_dataset(args.dataset, card.get("classes") or [], train=False, model=args.model,
+                  other_models={k: v.get("classes") or [] for k, v in shipped_models().items()})
     from ...models.datasets import load_dataset
     from ...models.evaluate import evaluate
-    from ...models.zoo import find_model
 
-    try:
-        model, card = checkpoint.load(find_model(args.model))
-    except (checkpoint.CheckpointError, FileNotFoundError) as exc:
-        print(f"snn4 eval: {exc}", file=sys.stderr)
-        return 2
+    model, card = checkpoint.load(base)
     data = load_dataset(args.dataset, model.cfg, train=False)
     res = evaluate(model, data, threshold=args.threshold, progress=not args.json)
+    overlap = training_overlap(card, args.dataset)
+    res["on_training_data"] = overlap is not None
     if args.dataset.startswith("folder:"):
         from ...models.finetune import summarize_windowed, windowed_scores
         from ...models.realdata import read_labels_csv
@@ -58,11 +89,15 @@ def cmd_eval(args) -> int:
         from ...models.plots import confusion_plot
         confusion_plot(res, args.plot)
     if args.record:
-        checkpoint.record_evaluation(find_model(args.model), args.dataset, res)
+        checkpoint.record_evaluation(base, args.dataset, res)
+    if overlap:
+        print(f"snn4 eval: WARNING {overlap}; the accuracy below says nothing about new data",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(res))
         return 0
-    print(f"{card['preset']} on {data.source}: accuracy {res['accuracy']:.4f} (n={res['n']}), "
+    print(f"{card['preset']} on {data.source}: accuracy {res['accuracy']:.4f} (n={res['n']}"
+          f"{', its own training data' if overlap else ''}), "
           f"decision after {res['mean_decision_bins']:.1f} of {res['window_bins']} bins "
           f"({res['bin_us'] / 1000:.0f} ms each) at p>={args.threshold}")
     for name, pc in res["per_class"].items():
@@ -88,16 +123,20 @@ def cmd_eval(args) -> int:
 def parser_train(sub) -> None:
     q = sub.add_parser("train", help="train a HybridNet (BPTT, surrogate gradients)")
     q.add_argument("--dataset", required=True,
-                   help="synthetic:N[:SEED] | nmnist:DIR | dvsgesture:DIR | folder:DIR")
-    q.add_argument("--preset", default="hybridnet-s")
-    q.add_argument("--config", help="JSON overrides of the preset's HybridNetConfig")
+                   help="synthetic:N[:SEED] (N clips per class; SEED default 0) | "
+                        "synthetic-real:N[:SEED] | nmnist:DIR | dvsgesture:DIR | folder:DIR | "
+                        "bag:PATH[,LABELS]")
+    q.add_argument("--preset", default="hybridnet-s", choices=PRESETS,
+                   help="network size and profile (hybridnet-loihi: what Loihi 2 can run)")
+    q.add_argument("--config", type=json_object, default={}, metavar="JSON",
+                   help="overrides of the preset's HybridNetConfig, e.g. '{\"window\": 12}'")
     q.add_argument("--window", type=int, help="time bins per sample (default: the preset's)")
     q.add_argument("--out", required=True, help="checkpoint path without suffix")
-    q.add_argument("--epochs", type=int, default=20)
-    q.add_argument("--batch-size", type=int, default=16)
-    q.add_argument("--lr", type=float, default=3e-3)
-    q.add_argument("--weight-decay", type=float, default=1e-2)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--epochs", type=int, default=20, help="passes over the training data")
+    q.add_argument("--batch-size", type=int, default=16, help="clips per optimiser step")
+    q.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW)")
+    q.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW weight decay")
+    q.add_argument("--seed", type=int, default=0, help="seeds the model, the order, the split")
     q.add_argument("--val", help="a separate validation dataset spec")
     q.add_argument("--val-split", type=float, default=0.0,
                    help="fraction of the training data held out for validation")
@@ -109,9 +148,9 @@ def parser_train(sub) -> None:
                    help="sharpen the surrogate alpha from START to END over training")
     q.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     q.add_argument("--compile", action="store_true", help="torch.compile on CUDA")
-    q.add_argument("--device", default="auto")
+    q.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     q.add_argument("--resume", action="store_true", help="continue from --out")
-    q.add_argument("--quiet", action="store_true")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(fn=cmd_train)
 
 
@@ -120,15 +159,18 @@ def parser_eval(sub) -> None:
     q.add_argument("--model", required=True, help="shipped model name or checkpoint path "
                    "(.safetensors with its .json card)")
     q.add_argument("--dataset", required=True,
-                   help="synthetic:N[:SEED] | nmnist:DIR | dvsgesture:DIR | folder:DIR | "
-                        "bag:PATH[,LABELS]")
-    q.add_argument("--threshold", type=float, default=0.9, help="early-exit confidence")
+                   help="synthetic:N[:SEED] (N clips per class; SEED default 1, the training "
+                        "default is 0) | synthetic-real:N[:SEED] | nmnist:DIR | dvsgesture:DIR | "
+                        "folder:DIR | bag:PATH[,LABELS]")
+    q.add_argument("--threshold", type=unit_interval, default=0.9,
+                   help="early exit: decide at the first bin whose confidence reaches this "
+                        "(1 waits for the whole clip)")
     q.add_argument("--stride", type=float, default=0.32,
                    help="folder datasets: seconds between the sliding windows scored per clip")
     q.add_argument("--plot", help="write the confusion matrix as a PNG")
     q.add_argument("--record", action="store_true",
                    help="add the result to the model card's evaluations")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(fn=cmd_eval)
 
 
@@ -200,8 +242,8 @@ def parser_finetune_real(sub) -> None:
                    "are only scored (default: the Prophesee RAW file, N-MNIST)")
     q.add_argument("--folds", type=int, default=4, help="cross-validation folds (0: none)")
     q.add_argument("--steps", type=int, default=400, help="readout optimisation steps")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--threads", type=int, default=2)
+    q.add_argument("--seed", type=int, default=0, help="seeds the folds and the readout")
+    q.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     q.add_argument("--out", required=True, help="checkpoint path without suffix")
     q.set_defaults(fn=cmd_finetune_real)
 
@@ -212,7 +254,7 @@ def parser_simstats(sub) -> None:
     q.add_argument("--real", nargs="+", default=["../shared/data/aedat4_dvs128/*.aedat4"],
                    help="real recordings (glob patterns)")
     q.add_argument("--clips", type=int, default=12, help="simulated clips per simulator")
-    q.add_argument("--seed", type=int, default=11)
-    q.add_argument("--plot", default="out/simstats.png")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--seed", type=int, default=11, help="seeds the simulated clips")
+    q.add_argument("--plot", default="out/simstats.png", help="write the comparison plot here")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(fn=cmd_simstats)

@@ -1,0 +1,240 @@
+"""The newcomer's path: what a new user types first works, and every ordinary mistake ends
+in one clear line on stderr and a non-zero exit -- never a traceback.
+
+* ``test_a_mistake_is_one_line`` holds every mistake issue 15 lists (and a few more), run
+  through the real ``snn4`` entry function in this process (fast: the imports are shared);
+* ``test_the_real_entry_point`` runs a few of them as the installed ``snn4`` executable
+  (exit status of a real process; ``--debug`` does show the traceback);
+* ``test_the_readme_commands_on_a_fresh_clone`` copies the repository's files (tracked, plus
+  untracked ones that are not ignored: what a commit holds) to an empty folder and runs the
+  README's "Try it" block there, in order, as a shell script.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snn4_ros.app.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _files_of_a_commit(root: Path) -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=root, capture_output=True, check=True).stdout
+    return [f for f in out.decode().split("\0") if f and (root / f).is_file()
+            and not (root / f).is_symlink()]
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory):
+    """A small labelled synthetic bag (2 gestures of 1 s)."""
+    from snn4_ros.events.recording import record_synthetic
+
+    out = tmp_path_factory.mktemp("newcomer") / "two.bag"
+    record_synthetic(out, gestures=2, gesture_s=1.0, seed=3)
+    return out
+
+
+@pytest.fixture(scope="module")
+def nmnist_like(tmp_path_factory):
+    """A folder that looks like N-MNIST (labels.txt) but is given without ``nmnist:``."""
+    d = tmp_path_factory.mktemp("digits")
+    (d / "labels.txt").write_text("0 3\n")
+    return d
+
+
+def _mistakes(bag, nmnist_like, tmp):
+    """(argv, exit status, what the one line must say)."""
+    bad_labels = tmp / "bad.labels.csv"
+    if tmp.is_dir():
+        bad_labels.write_text("start,end,class\n0,10,thumbs_up\n")
+    return {
+        "eval-unknown-dataset-kind": (
+            ["eval", "--model", "hybridnet_gesture_synth", "--dataset", "synth:5"], 2,
+            "unknown dataset kind 'synth'; did you mean 'synthetic'?"),
+        "eval-synthetic-not-a-number": (
+            ["eval", "--model", "hybridnet_gesture_synth", "--dataset", "synthetic:abc"], 2,
+            "want synthetic:N[:SEED] with whole numbers"),
+        "eval-bare-folder": (
+            ["eval", "--model", "nmnist_1k", "--dataset", str(nmnist_like)], 2,
+            f"has no kind: write KIND:PATH, here probably nmnist:{nmnist_like}"),
+        "eval-nmnist-no-such-folder": (
+            ["eval", "--model", "nmnist_1k", "--dataset", "nmnist:/nonexistent"], 2,
+            "no such folder: /nonexistent"),
+        "eval-model-dataset-class-mismatch": (
+            ["eval", "--model", "nmnist_1k", "--dataset", "synthetic:1"], 2,
+            "nmnist_1k classifies 0, 1, 2, ... (10 classes) but synthetic:1 holds hand_clap"),
+        "eval-unknown-model": (
+            ["eval", "--model", "hybridnet_gesture_snth", "--dataset", "synthetic:1"], 2,
+            "did you mean 'hybridnet_gesture_synth'? (shipped models:"),
+        "eval-threshold-above-one": (
+            ["eval", "--model", "hybridnet_gesture_synth", "--dataset", "synthetic:1",
+             "--threshold", "2"], 2, "argument --threshold: want a probability in (0, 1]"),
+        "eval-missing-dataset": (
+            ["eval", "--model", "hybridnet_gesture_synth"], 2,
+            "the following arguments are required: --dataset"),
+        "train-unknown-preset": (
+            ["train", "--preset", "hybridnet-xxl", "--dataset", "synthetic:1", "--out",
+             str(tmp / "m")], 2, "argument --preset: invalid choice: 'hybridnet-xxl'"),
+        "train-bad-config-json": (
+            ["train", "--dataset", "synthetic:1", "--out", str(tmp / "m"), "--config", "{x"],
+            2, "--config"),
+        "record-synthetic-existing-out": (
+            ["record-synthetic", "--out", str(bag)], 2,
+            f"{bag} already exists: choose another --out"),
+        "up-param-wrong-type": (
+            ["up", "--param", "gesture_controller.max_linear=fast"], 2,
+            "gesture_controller.max_linear: wants a number in [0.0, 100.0], got 'fast'"),
+        "up-param-unknown-node": (
+            ["up", "--param", "nonode.x=1"], 2, "no node 'nonode' in the graph"),
+        "up-param-unknown-name": (
+            ["up", "--param", "event_source.nonsense=3"], 2,
+            "event_source has no parameter 'nonsense'"),
+        "up-param-misspelt-safety-limit": (
+            ["up", "--param", "gesture_controller.max_linar=0.2"], 2,
+            "gesture_controller has no parameter 'max_linar'; did you mean 'max_linear'?"),
+        "up-param-out-of-range": (
+            ["up", "--param", "gesture_controller.max_linear=500"], 2,
+            "wants a number in [0.0, 100.0], got 500.0"),
+        "up-param-no-value": (
+            ["up", "--param", "gesture_controller.max_linear"], 2,
+            "--param wants NODE.NAME=VALUE"),
+        "up-unknown-graph": (
+            ["up", "--graph", "nograph"], 2, "graph description 'nograph' not found"),
+        "replay-unknown-model": (
+            ["replay", str(bag), "--model", "nope"], 2,
+            "no model 'nope' (shipped models: hybridnet_gesture_loihi, hybridnet_gesture_synth"),
+        "replay-label-class-not-the-models": (
+            ["replay", str(bag), "--labels", str(bad_labels)], 2,
+            "label classes ['thumbs_up'] are not among the classes of model"),
+        "replay-no-such-recording": (
+            ["replay", str(tmp / "missing.bag")], 2, "missing.bag: no such file"),
+        "inspect-no-such-file": (
+            ["inspect", str(tmp / "missing.aedat4")], 2, "no such file"),
+        "unknown-command": (
+            ["trian"], 2, "invalid choice: 'trian'"),
+    }
+
+
+CASES = list(_mistakes(Path("/b"), Path("/n"), Path("/t")))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_mistake_is_one_line(case, bag, nmnist_like, tmp_path, capfd):
+    argv, status, says = _mistakes(bag, nmnist_like, tmp_path)[case]
+    try:
+        rc = main(argv)
+    except SystemExit as e:            # argparse's own mistakes exit from parse_args
+        rc = e.code
+    out, err = capfd.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == status, (rc, err)
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("snn4"), lines[0]
+    assert says in lines[0], lines[0]
+    assert not out.strip(), out        # nothing on stdout: no half-done work reported
+
+
+def _snn4(*args, env=None, timeout=120):
+    exe = BIN / "snn4"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "snn4_ros.app.cli"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_the_real_entry_point():
+    r = _snn4("up", "--param", "gesture_controller.max_linar=0.2")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "did you mean" in r.stderr
+    r = _snn4("eval", "--model", "hybridnet_gesture_synth", "--dataset", "synth:5", "--debug")
+    assert r.returncode == 2 and "Traceback" in r.stderr          # --debug: the traceback
+    assert r.stderr.strip().splitlines()[-1].startswith("snn4 eval: unknown dataset kind")
+    r = _snn4("--version")
+    assert r.returncode == 0 and re.match(r"snn4 \d+\.\d+", r.stdout), r.stdout
+
+
+def test_a_bug_is_one_line_too(capfd):
+    """Not a user's mistake: still no traceback, but it says so and how to get one."""
+    from snn4_ros.app.errors import run_command
+
+    def broken(args):
+        raise KeyError("oops")
+
+    assert run_command(broken, None, "snn4 x") == 1
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "internal error: KeyError" in err and "--debug" in err
+
+
+def test_every_flag_has_help_and_says_its_default():
+    """help with defaults and choices for every flag, in every command (also ones added
+    later): a flag without help fails here."""
+    import argparse
+
+    def walk(p, name):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub_name, sub in a.choices.items():
+                    yield from walk(sub, f"{name} {sub_name}")
+            elif a.option_strings and not isinstance(a, argparse._HelpAction):
+                yield name, a, p
+
+    missing, no_default = [], []
+    for name, a, p in walk(build_parser(), "snn4"):
+        if not a.help:
+            missing.append(f"{name} {a.option_strings[0]}")
+            continue
+        shown = p.formatter_class(prog=p.prog)._get_help_string(a)
+        if (a.default not in (None, False, [], argparse.SUPPRESS)
+                and "default" not in shown.lower()):
+            no_default.append(f"{name} {a.option_strings[0]}")
+    assert not missing, f"flags without help: {missing}"
+    assert not no_default, f"flags whose help hides the default: {no_default}"
+
+
+def test_sources_prints_no_markup():
+    r = _snn4("sources")
+    assert r.returncode == 0 and "``" not in r.stdout and "synthetic" in r.stdout
+
+
+def _readme_block() -> str:
+    """The README's "Try it" block: the fenced bash block whose first line is the marker."""
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"```bash\n# try it[^\n]*\n(.*?)```", text, re.S)
+    assert m, "README.md has no ```bash block starting with '# try it'"
+    return m.group(1)
+
+
+def test_the_readme_commands_on_a_fresh_clone(tmp_path):
+    """The commands a newcomer copies from the README, in order, in a folder that holds only
+    what a clone holds (no out/, no models trained here), the venv activated as the README
+    says (.venv is this checkout's: building one takes minutes)."""
+    clone = tmp_path / "snn4_ros"
+    for f in _files_of_a_commit(ROOT):
+        (clone / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, clone / f)
+    (clone / ".venv").symlink_to(BIN.parent)
+    block = _readme_block()
+    commands = [ln for ln in block.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert any(c.startswith("source .venv/bin/activate") for c in commands)
+    assert len([c for c in commands if c.startswith("snn4 ")]) >= 4
+    script = "set -euo pipefail\n" + "\n".join(
+        f"echo '+ {c}' >&2\n{c}" for c in commands) + "\n"
+    env = {**os.environ, "PYTHONPATH": str(clone)}    # the clone's code, not this checkout's
+    env.pop("VIRTUAL_ENV", None)
+    r = subprocess.run(["bash", "-c", script], cwd=clone, capture_output=True, text=True,
+                       timeout=600, env=env)
+    assert r.returncode == 0, f"{r.stderr[-3000:]}\n{r.stdout[-2000:]}"
+    assert "Traceback" not in r.stderr
+
+
+def test_the_preset_choices_are_the_models_presets():
+    from snn4_ros.app.commands.training import PRESETS
+    from snn4_ros.models.hybridnet import PRESETS as MODEL_PRESETS
+
+    assert tuple(PRESETS) == tuple(MODEL_PRESETS)
