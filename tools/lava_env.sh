@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 VENV=${1:-hw/.lava-venv}
 REQ=hw/requirements-lava.txt
 STAMP=$VENV/.snn4-lava.stamp
+# one setup at a time per venv (worktrees may share one through a symlink)
+if [ -d "$VENV" ] && command -v flock >/dev/null; then
+  exec 9>"$VENV/.snn4-lava.lock"
+  flock 9
+fi
 build_msgs() { SNN4_INTERFACES="snn4_msgs=$PWD/interfaces/snn4_msgs" tools/build_interfaces.sh "$VENV"; }
 if [ -f "$STAMP" ] && [ "$STAMP" -nt "$REQ" ] && "$VENV/bin/python" -c "import lava" 2>/dev/null; then
   build_msgs
