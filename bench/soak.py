@@ -64,7 +64,7 @@ class Feeder:
         from event_camera_msgs.msg import EventPacket
 
         from snn4_ros.events import PacketEncoder, make_events
-        from snn4_ros.nodes.common import EVENTS_PUB_QOS, EVENTS_TOPIC
+        from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC
 
         self.node = node
         self.pub = node.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
@@ -86,7 +86,7 @@ class Feeder:
         return ns in self.recent_set
 
     def _run(self) -> None:
-        from snn4_ros.nodes.common import packet_to_msg
+        from snn4_ros.ros.common import packet_to_msg
 
         t0 = time.perf_counter()
         k = 0
@@ -132,7 +132,7 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
     from rclpy.executors import SingleThreadedExecutor
     from vision_msgs.msg import Classification
 
-    from snn4_ros.nodes.common import GESTURE_TOPIC, RESULT_QOS
+    from snn4_ros.ros.common import GESTURE_TOPIC, RESULT_QOS
 
     domain = int(os.environ.get("ROS_DOMAIN_ID") or 100 + os.getpid() % 100)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))

@@ -1,7 +1,9 @@
 """The live page in a real browser (Debian's headless Chromium through Playwright) while
-`snn4 up --dashboard` runs the synthetic graph; the e-stop button stops the robot.
+`snn4 up --dashboard` runs the synthetic graph; the e-stop button stops the robot, the page
+shows the current action and recent-window figures, fills the window and has a favicon.
+Without a token the e-stop button is disabled and says why.
 
-The screenshot is kept in out/test-artifacts/dashboard.png.
+The screenshots are kept in out/test-artifacts/dashboard.png and dashboard-no-token.png.
 """
 
 import os
@@ -102,11 +104,21 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
             assert len(page.query_selector_all("#probs .bar")) == 11
             assert len(page.query_selector_all("#spikes .bar")) >= 2
             assert "snn4_inference" in page.inner_text("#nodes")
+            # figures over a recent window, start-up marked or past
+            assert re.fullmatch(r"last \d+ s", page.inner_text("#latwin"))
+            assert re.search(r"\d+ inference samples", page.inner_text("#latnote"))
+            assert "mean over the last" in page.inner_text("#ratewin")
+            assert page.request.get(url + "favicon.ico").status == 200
+            _fills_the_viewport(page)
+            assert page.is_enabled("#estop") and not page.is_visible("#estophelp")
             # wait for the robot to move, so that the e-stop has something to stop
             t_end = time.monotonic() + 40
             while not any(lin or ang for _, lin, ang in cmds[-25:]):
                 ex.spin_once(timeout_sec=0.05)
                 assert time.monotonic() < t_end, "the robot never moved"
+            # the action being carried out is named (the controller's diagnostics, 1 Hz)
+            wait_text(page, "#action", lambda t: re.fullmatch(r"[a-z_]+", t) is not None,
+                      40, ex)
             # wrong token: refused, nothing changes
             page.fill("#token", "wrong")
             page.click("#estop")
@@ -134,3 +146,47 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
         node.destroy_node()
         rclpy.shutdown(context=ctx)
     assert (art / "dashboard.png").stat().st_size > 20_000
+
+
+def _fills_the_viewport(page) -> None:
+    """No band of empty page: the panels reach the bottom of the window, and the e-stop
+    is on the first screen."""
+    vh = page.viewport_size["height"]
+    stop = page.query_selector("#estoppanel").bounding_box()
+    assert stop["y"] + stop["height"] <= vh, stop
+    main = page.query_selector("main").bounding_box()
+    last = page.query_selector_all("main > section")[-1].bounding_box()
+    assert main["y"] + main["height"] >= 0.97 * vh, main
+    assert last["y"] + last["height"] >= 0.9 * vh, last
+
+
+@pytest.mark.timeout(120)
+def test_page_without_a_token_explains_the_disabled_estop(chromium):
+    """The dashboard app alone (no graph): without a token the button is disabled and the
+    page says how to get one, instead of answering a click with a raw 401."""
+    from playwright.sync_api import sync_playwright
+
+    from snn4_ros.dashboard import DashboardState, create_app
+    from snn4_ros.dashboard.server import HttpGuard, ServerThread, server_config
+
+    state = DashboardState(model={"preset": "hybridnet-s"})
+    guard = HttpGuard()
+    srv = ServerThread(server_config(create_app(state, None, guard=guard), "127.0.0.1", 0,
+                                     guard))
+    art = ROOT / "out" / "test-artifacts"
+    art.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"http://127.0.0.1:{srv.port}/", timeout=10_000)
+            wait_text(page, "#ready", lambda t: t == "not ready", 20)
+            assert page.is_disabled("#estop") and not page.is_visible("#token")
+            help_text = page.inner_text("#estophelp")
+            assert "without a token" in help_text and "--dashboard-token-file" in help_text
+            assert "make demo" in help_text
+            _fills_the_viewport(page)
+            page.screenshot(path=str(art / "dashboard-no-token.png"))
+            browser.close()
+    finally:
+        srv.stop()

@@ -1,10 +1,13 @@
 """``dashboard`` node: the HTTP health/metrics endpoints and the live page, fed by topics.
 
-Subscribes to ``/diagnostics`` (counters, latency samples, spike rates, controller state),
-``/snn4/gesture``, ``/snn4/tracks``, ``cmd_vel`` and ``/snn4/debug/event_frame`` (the
-inference node renders that image only while someone subscribes), and calls the
-controller's ``~/estop`` service for the page's e-stop button. It serves the FastAPI app of
-``snn4_ros.dashboard`` with uvicorn in a thread.
+Subscribes to ``/diagnostics`` (counters, latency samples, spike rates, controller state
+and action, every node's rejection counters), ``/snn4/gesture``, ``/snn4/tracks``,
+``cmd_vel`` (``Twist`` or ``TwistStamped``: whichever the graph's publishers offer, found by
+discovery) and ``/snn4/debug/event_frame`` (the inference node renders that image only while
+someone subscribes), and calls the controller's ``~/estop`` service for the page's e-stop
+button. It serves the FastAPI app of ``snn4_ros.dashboard`` with uvicorn in a thread,
+behind ``snn4_ros.dashboard.server``'s guards (header and body timeouts, a connection cap
+that evicts idle connections, an in-flight limit that spares the e-stop, Host checks).
 
 It is its own process in ``snn4 up --dashboard`` as under ``ros2 launch``: HTTP clients
 then never compete with the inference for the interpreter lock, and a dashboard that falls
@@ -16,16 +19,18 @@ readable by anyone on the ROS graph).
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from rclpy.node import Node
 
 from ..dashboard import DashboardState, check_bind, create_app
+from ..dashboard.server import HttpGuard, ServerThread, server_config
 from .common import declare
 from .topics import DEBUG_FRAME_TOPIC, DEBUG_IMAGE_QOS, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC
 
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+TWIST_TYPES = {"geometry_msgs/msg/Twist": "Twist",
+               "geometry_msgs/msg/TwistStamped": "TwistStamped"}
 
 
 def read_token(path: str) -> str | None:
@@ -60,7 +65,6 @@ class DashboardNode(Node):
     def __init__(self, **kwargs):
         super().__init__("dashboard", **kwargs)
         from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import Twist
         from sensor_msgs.msg import Image
         from std_srvs.srv import SetBool
         from vision_msgs.msg import Classification, Detection2DArray
@@ -74,6 +78,9 @@ class DashboardNode(Node):
                             "for /readyz", 0.1, 60.0)
         estop_srv = declare(self, "estop_service", "/gesture_controller/estop",
                             "the controller's SetBool e-stop service")
+        hosts = declare(self, "allowed_hosts", "", "comma-separated DNS names the page may be "
+                        "reached by besides IP addresses, localhost and this host's name "
+                        "(DNS-rebinding guard)")
         nice = declare(self, "nice", 10, "CPU niceness added to this process: HTTP clients "
                        "yield to perception and control", 0, 19)
         if nice:
@@ -85,32 +92,34 @@ class DashboardNode(Node):
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
         self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
         self.create_subscription(Detection2DArray, TRACKS_TOPIC, self._on_det, RESULT_QOS)
-        self.create_subscription(Twist, "cmd_vel", self._on_cmd, 10)
+        self._cmd_topic = self.resolve_topic_name("cmd_vel")
+        self._cmd_subs: dict = {}
+        self._find_cmd_vel()
+        self.create_timer(1.0, self._find_cmd_vel)
         self.create_subscription(Image, DEBUG_FRAME_TOPIC, self._on_frame, DEBUG_IMAGE_QOS)
         self.estop_client = self.create_client(SetBool, estop_srv)
-        app = create_app(self.state, self.token, on_estop=self._estop)
-        import uvicorn
-
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, host=self.host, port=self.port, log_level="warning", access_log=False,
-            limit_concurrency=200, timeout_keep_alive=5))
-        self.server.install_signal_handlers = lambda: None     # rclpy owns the signals
-        self._http = threading.Thread(target=self.server.run, daemon=True)
-        self._http.start()
-        t_end = time.monotonic() + 10
-        while not self.server.started and self._http.is_alive() and time.monotonic() < t_end:
-            time.sleep(0.02)
-        if not self.server.started:
-            raise RuntimeError(f"dashboard could not listen on {self.host}:{self.port}")
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://{self.host}:{port}/"
+        guard = HttpGuard(allowed_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()))
+        app = create_app(self.state, self.token, on_estop=self._estop, guard=guard)
+        self.http = ServerThread(server_config(app, self.host, self.port, guard))
+        self.url = f"http://{self.host}:{self.http.port}/"
         self.get_logger().info(f"dashboard on {self.url}"
                                + ("" if self.token else " (no token: e-stop disabled)"))
 
     def destroy_node(self):
-        self.server.should_exit = True
-        self._http.join(timeout=3.0)
+        self.http.stop()
         return super().destroy_node()
+
+    def _find_cmd_vel(self) -> None:
+        """Subscribe to cmd_vel with the type its publishers offer: Twist, TwistStamped or
+        both (a subscription of the other type would never match, and says nothing)."""
+        from geometry_msgs import msg as gm
+
+        for info in self.get_publishers_info_by_topic(self._cmd_topic):
+            name = TWIST_TYPES.get(info.topic_type)
+            if name and name not in self._cmd_subs:
+                self._cmd_subs[name] = self.create_subscription(
+                    getattr(gm, name), self._cmd_topic, self._on_cmd, 10)
+                self.get_logger().info(f"following {self._cmd_topic} ({info.topic_type})")
 
     # ------------------------------------------------------------ topics -> state
     def _on_diag(self, msg) -> None:
@@ -124,9 +133,10 @@ class DashboardNode(Node):
             if "bins" in values and "backend" in values:             # the inference node
                 self._from_inference(values)
             if "nonzero_commands" in values:                         # the controller
-                self.state.controller_state = values.get("state", "?")
-                self.state.estop = values.get("estop") == "True"
-                self.state.last_controller_wall = time.monotonic()
+                action = values.get("action")
+                self.state.on_controller(values.get("state", "?"),
+                                         None if action in (None, "", "None") else action,
+                                         values.get("estop") == "True")
         self.state.invalidate()
 
     def _from_inference(self, v: dict) -> None:
@@ -163,7 +173,8 @@ class DashboardNode(Node):
                     "width": self.geometry[0], "height": self.geometry[1]})
 
     def _on_cmd(self, msg) -> None:
-        self.state.on_command(msg.linear.x, msg.angular.z)
+        tw = getattr(msg, "twist", msg)                 # TwistStamped or Twist
+        self.state.on_command(tw.linear.x, tw.angular.z)
 
     def _on_frame(self, msg) -> None:
         if msg.encoding == "mono8" and msg.step == msg.width:
