@@ -5,14 +5,18 @@
 The dashboard's HTTP app runs in its own process under one of three servers:
 
 * ``before``   uvicorn as the dashboard node used to run it (``limit_concurrency=200``,
-               keep-alive timeout 5 s, no header timeout);
+               keep-alive timeout 5 s, no header timeout; uvicorn's limit answers before
+               the app is reached, so the app's own guard does not change this row);
 * ``timeouts`` the same plus a 5 s header timeout (``GuardedProtocol`` without eviction,
                uvicorn's global limit kept): what header timeouts alone buy;
 * ``guarded``  ``snn4_ros.dashboard.server``: header timeout, header size cap, the oldest
-               idle connection closed when ``max_connections`` are open, an in-flight limit
-               that spares ``POST /api/estop``, no global limit.
+               idle connection closed when a client address or the server is at its cap, an
+               in-flight limit that spares ``POST /api/estop``, no global limit;
+* ``listener`` ``guarded`` plus the same app on a second port in its own thread and event
+               loop; the e-stops go there (the flood stays on the first port).
 
-Against each, from this process (asyncio, raw sockets): ``idle`` N connections that send
+Against each, from this process (asyncio, raw sockets), from the e-stop client's own
+address or (``@other``) from 127.0.0.2 as another host would: ``idle`` N connections that send
 nothing, ``slowloris`` N connections that send a request line and one header byte every
 2 s, ``churn`` N connections that reconnect as soon as the server closes them. While the
 attack is held, ``--estops`` authenticated ``POST /api/estop`` requests go out, one every
@@ -48,19 +52,24 @@ def serve(variant: str, port: int) -> None:
     from snn4_ros.dashboard import server as srv
 
     state = DashboardState(model={"preset": "hybridnet-s"})
-    app = create_app(state, TOKEN)
+    guard = srv.HttpGuard(max_connections=10**6) if variant == "timeouts" else srv.HttpGuard()
+    app = create_app(state, TOKEN, guard=guard)
     if variant == "before":
         cfg = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
                              access_log=False, limit_concurrency=200, timeout_keep_alive=5)
-    elif variant == "timeouts":
-        guard = srv.HttpGuard(max_connections=10**6)         # never evicts
+    elif variant == "timeouts":                               # never evicts
         cfg = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
                              access_log=False, limit_concurrency=200, timeout_keep_alive=5,
                              http=srv.guarded_protocol(guard))
     else:
-        guard = srv.HttpGuard()
-        cfg = srv.server_config(srv.RequestGuard(app, guard), "127.0.0.1", port, guard)
+        cfg = srv.server_config(app, "127.0.0.1", port, guard)
         cfg.log_level = "error"
+    if variant == "listener":
+        # the same app on a second port, its own thread and event loop: the flood's accept
+        # queue is not the e-stop's
+        side = srv.server_config(app, "127.0.0.1", port + 1, srv.HttpGuard())
+        side.log_level = "error"
+        srv.ServerThread(side)
     uvicorn.Server(cfg).run()
 
 
@@ -86,11 +95,12 @@ def _estop(engage: bool) -> bytes:
 STATUS = b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
-async def _attack(kind: str, n: int, port: int, stop: asyncio.Event, held: list) -> None:
+async def _attack(kind: str, n: int, port: int, stop: asyncio.Event, held: list,
+                  src: str) -> None:
     async def one():
         while not stop.is_set():
             try:
-                r, w = await asyncio.open_connection("127.0.0.1", port)
+                r, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0))
             except OSError:
                 await asyncio.sleep(0.1)
                 continue
@@ -118,15 +128,16 @@ async def _attack(kind: str, n: int, port: int, stop: asyncio.Event, held: list)
     await asyncio.gather(*(one() for _ in range(n)))
 
 
-async def scenario(port: int, kind: str, n: int, estops: int) -> dict:
+async def scenario(port: int, kind: str, n: int, estops: int, src: str,
+                   estop_port: int | None = None) -> dict:
     stop = asyncio.Event()
     held = [0]
-    attack = asyncio.create_task(_attack(kind, n, port, stop, held))
+    attack = asyncio.create_task(_attack(kind, n, port, stop, held, src))
     await asyncio.sleep(2.0)                       # the attack is in place
     held_at_start = held[0]
     res = {"estop": [], "status": []}
     for k in range(estops):
-        res["estop"].append(await _request(port, _estop(k % 2 == 0)))
+        res["estop"].append(await _request(estop_port or port, _estop(k % 2 == 0)))
         res["status"].append(await _request(port, STATUS))
         await asyncio.sleep(0.5)
     stop.set()
@@ -135,7 +146,8 @@ async def scenario(port: int, kind: str, n: int, estops: int) -> dict:
         await attack
     except (asyncio.CancelledError, Exception):
         pass
-    out = {"attack": kind, "connections": n, "attack_connections_open": held_at_start}
+    out = {"attack": kind, "connections": n, "attack_connections_open": held_at_start,
+           "attacker": "same host" if src == "127.0.0.1" else "another address"}
     for k, v in res.items():
         ok = [t for code, t in v if code == 200]
         codes: dict = {}
@@ -147,12 +159,29 @@ async def scenario(port: int, kind: str, n: int, estops: int) -> dict:
     return out
 
 
+def _free_pair() -> int:
+    """A free port whose successor is free too (the listener variant uses both)."""
+    while True:
+        with socket.socket() as s, socket.socket() as s2:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            try:
+                s2.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--estops", type=int, default=20)
     ap.add_argument("--variants", default="before,timeouts,guarded")
     ap.add_argument("--attacks", default="idle:200,slowloris:200,churn:200,idle:1000,"
-                                         "idle:4000")
+                                         "idle:4000,idle:1000@other,slowloris:1000@other,"
+                                         "idle:4000@other",
+                    help="KIND:N[@other], KIND idle|slowloris|churn; @other: the attacker "
+                         "connects from 127.0.0.2 (another host), else from the e-stop "
+                         "client's own address")
     ap.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.serve:
@@ -161,10 +190,10 @@ def main() -> None:
     results = []
     for variant in a.variants.split(","):
         for spec in a.attacks.split(","):
+            spec, _, other = spec.partition("@")
             kind, n = spec.split(":")
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+            src = "127.0.0.2" if other else "127.0.0.1"
+            port = _free_pair()
             srv = subprocess.Popen([sys.executable, __file__, "--serve", variant, str(port)],
                                    cwd=ROOT, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
@@ -173,14 +202,15 @@ def main() -> None:
                 while asyncio.run(_request(port, STATUS, 1.0))[0] != 200:
                     assert time.monotonic() < t_end and srv.poll() is None, "no server"
                     time.sleep(0.2)
-                r = asyncio.run(scenario(port, kind, int(n), a.estops))
+                r = asyncio.run(scenario(port, kind, int(n), a.estops, src,
+                                         port + 1 if variant == "listener" else None))
             finally:
                 srv.terminate()
                 srv.wait(timeout=10)
             r["variant"] = variant
             results.append(r)
             e, st = r["estop"], r["status"]
-            print(f"{variant:<9} {kind:<9} x{n:<5} (open {r['attack_connections_open']:>4}): "
+            print(f"{variant:<9} {kind:<9} x{n:<5} {'@other' if other else '':<6} (open {r['attack_connections_open']:>4}): "
                   f"e-stop {e['ok']:>2}/{e['sent']} ok (p50 {e['p50_ms']} ms, max "
                   f"{e['max_ms']} ms, codes {e['codes']}); status {st['ok']}/{st['sent']}",
                   flush=True)

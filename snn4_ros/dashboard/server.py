@@ -7,9 +7,11 @@ as they were held (bench/dashboard_flood.py measures it). Here:
 
 * ``GuardedProtocol`` (uvicorn's httptools protocol, connection level): a connection must
   complete its request headers within ``header_timeout_s`` of opening (or of its previous
-  response), headers are capped at ``max_header_bytes`` (431), and when ``max_connections``
-  are open the oldest connection *between requests* is closed to make room -- a new
-  connection (the e-stop) always gets in, and a request in progress is never cut.
+  response), headers are capped at ``max_header_bytes`` (431), and when one client address
+  holds ``max_connections_per_client`` or ``max_connections`` are open in all, the oldest
+  connection *between requests* (of that client first) is closed to make room -- a new
+  connection (the e-stop) gets in, a request in progress is never cut, and the
+  bookkeeping is O(1) per connection however large the flood.
 * ``RequestGuard`` (ASGI, request level): ``Host`` must be an IP literal or a known name of
   this machine (DNS rebinding turns a web page's own origin into ``evil.example:8080``),
   a request body must arrive whole within ``body_timeout_s`` (408) and hold at most
@@ -28,6 +30,7 @@ import ipaddress
 import socket
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -59,6 +62,7 @@ class HttpGuard:
     body_timeout_s: float = 5.0
     max_header_bytes: int = 16384
     max_connections: int = 256
+    max_connections_per_client: int = 128  # one address: a browser uses about 6
     max_body: int = 4096
     max_inflight: int = 64
     max_streams: int = 8                    # live-page SSE streams (each costs CPU)
@@ -67,9 +71,60 @@ class HttpGuard:
 
     def __post_init__(self):
         self._lock = threading.Lock()
+        self._idle: OrderedDict = OrderedDict()
+        self._by_ip: dict = {}
+        self._open_by_ip: dict = {}
+        self._open = 0
         host = socket.gethostname().lower()
         self._names = {"localhost", host, f"{host}.local", *(h.lower() for h in
                                                              self.allowed_hosts)}
+
+    # ---- connections, by client address: O(1) whatever the flood (an LRU of idle ones)
+    def opened(self, conn) -> None:
+        self._idle[conn] = None
+        self._by_ip.setdefault(conn._ip, OrderedDict())[conn] = None
+        self._open_by_ip[conn._ip] = self._open_by_ip.get(conn._ip, 0) + 1
+        self._open += 1
+
+    def idle(self, conn) -> None:
+        """Between requests: evictable, newest last."""
+        self._idle[conn] = None
+        self._idle.move_to_end(conn)
+        ip = self._by_ip.setdefault(conn._ip, OrderedDict())
+        ip[conn] = None
+        ip.move_to_end(conn)
+
+    def busy(self, conn) -> None:
+        self._idle.pop(conn, None)
+        self._by_ip.get(conn._ip, {}).pop(conn, None)
+
+    def closed(self, conn) -> None:
+        if getattr(conn, "_guard_closed", False):
+            return
+        conn._guard_closed = True
+        self.busy(conn)
+        self._open -= 1
+        n = self._open_by_ip.get(conn._ip, 1) - 1
+        if n:
+            self._open_by_ip[conn._ip] = n
+        else:
+            self._open_by_ip.pop(conn._ip, None)
+            self._by_ip.pop(conn._ip, None)
+
+    def victim(self, new):
+        """The connection to close for ``new`` to stay: the oldest idle one of the same
+        client when that client holds ``max_connections_per_client`` (an attacker's
+        flood evicts its own connections first), else the oldest idle one overall when
+        ``max_connections`` are open; ``new`` itself when nothing else is idle."""
+        if self._open_by_ip.get(new._ip, 0) > self.max_connections_per_client:
+            pool = self._by_ip.get(new._ip, {})
+        elif self._open > self.max_connections:
+            pool = self._idle
+        else:
+            return None
+        for conn in pool:                     # oldest first; `new` is the newest
+            return conn
+        return new
 
     def count(self, cause: str) -> None:
         with self._lock:
@@ -105,20 +160,28 @@ def guarded_protocol(guard: HttpGuard) -> type:
 
     class GuardedProtocol(HttpToolsProtocol):
         def connection_made(self, transport) -> None:
-            super().connection_made(transport)
+            peer = transport.get_extra_info("peername")
+            self._ip = peer[0] if isinstance(peer, tuple) else str(peer)
             self._header_bytes = 0
-            self._idle_since = time.monotonic()
+            self._header_timer = None
+            super().connection_made(transport)
+            guard.opened(self)
             self._arm()
-            if len(self.connections) > guard.max_connections:
-                self._evict()
+            victim = guard.victim(self)
+            if victim is self:                 # every other connection is mid-request
+                guard.count("connection_refused_busy")
+                transport.abort()
+            elif victim is not None:
+                guard.count("connection_evicted")
+                victim._disarm()
+                victim.transport.abort()
 
         def _arm(self) -> None:
             self._header_timer = self.loop.call_later(guard.header_timeout_s, self._timeout)
 
         def _disarm(self) -> None:
-            timer = getattr(self, "_header_timer", None)
-            if timer is not None:
-                timer.cancel()
+            if self._header_timer is not None:
+                self._header_timer.cancel()
                 self._header_timer = None
 
         def _timeout(self) -> None:
@@ -134,17 +197,6 @@ def guarded_protocol(guard: HttpGuard) -> type:
         def _between_requests(self) -> bool:
             return self.cycle is None or self.cycle.response_complete
 
-        def _evict(self) -> None:
-            """Close the connection that has waited longest without a request running
-            (this one included: when every other one is busy, the newcomer goes)."""
-            idle = [c for c in self.connections
-                    if c._between_requests() and not c.transport.is_closing()]
-            if idle:
-                victim = min(idle, key=lambda c: c._idle_since)
-                guard.count("connection_evicted")
-                victim._disarm()
-                victim.transport.close()
-
         def data_received(self, data: bytes) -> None:
             if self._between_requests() or self.scope is None or "method" not in self.scope:
                 self._header_bytes += len(data)
@@ -157,16 +209,19 @@ def guarded_protocol(guard: HttpGuard) -> type:
         def on_headers_complete(self) -> None:
             self._disarm()
             self._header_bytes = 0
+            guard.busy(self)
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._idle_since = time.monotonic()
-            if not self.transport.is_closing() and getattr(self, "_header_timer", None) is None:
-                self._arm()
+            if not self.transport.is_closing():
+                guard.idle(self)
+                if self._header_timer is None:
+                    self._arm()
 
         def connection_lost(self, exc) -> None:
             self._disarm()
+            guard.closed(self)
             super().connection_lost(exc)
 
         def send_400_response(self, msg: str) -> None:
