@@ -52,7 +52,8 @@ def serve(variant: str, port: int) -> None:
     from snn4_ros.dashboard import server as srv
 
     state = DashboardState(model={"preset": "hybridnet-s"})
-    guard = srv.HttpGuard(max_connections=10**6) if variant == "timeouts" else srv.HttpGuard()
+    guard = srv.HttpGuard(max_connections=10**6, max_connections_per_client=10**6) \
+        if variant == "timeouts" else srv.HttpGuard()
     app = create_app(state, TOKEN, guard=guard)
     if variant == "before":
         cfg = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",

@@ -242,7 +242,8 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
             "dropped": int(d.get("dropped_packets", 0)), "decisions": n_dec,
             "published": feeder.sent, "late": feeder.late, "http_ok": http["ok"],
             "http_failed": http["failed"], "queue": int(d.get("queue", 0)),
-            "processing_errors": int(d.get("processing_errors", 0))})
+            "processing_errors": int(d.get("processing_errors", 0)),
+            "loadavg": os.getloadavg()[0]})
         if bar is not None:
             bar.update(int(now - t0) - bar.n)
             bar.set_postfix(rss=f"{per['snn4_inference']['rss_mb']:.0f}MB",
@@ -304,6 +305,10 @@ def summarise(samples: list[dict], warmup_s: float, minutes: float, rate: float)
         "dashboard_requests": {"ok": after[-1]["http_ok"], "failed": after[-1]["http_failed"]},
         "processing_errors": after[-1]["processing_errors"],
         "publisher_late_packets": after[-1]["late"],
+        # the machine's 1-min load average (2 cores here, shared): drops follow the load
+        "loadavg_mean": round(float(np.mean([s["loadavg"] for s in after])), 2),
+        "cpu_cores_by_node": {n: round(float(np.mean([s["procs"][n]["cpu_cores"]
+                                                      for s in after])), 2) for n in NODES},
         "requested_minutes": minutes,
     }
 
@@ -340,7 +345,8 @@ def draw(samples: list[dict], warmup_s: float, out: dict, path: str) -> None:
     ax[1, 0].set_ylabel("decisions / s")
     ax[1, 0].set_xlabel("minutes")
     ax[1, 0].set_title(f"{out['rate_ev_s'] / 1e6:g} M ev/s in; drops after warm-up "
-                       f"{out['drops']}")
+                       f"{out['drops']} of {out['packets_published']}; load avg "
+                       f"{out['loadavg_mean']:.1f} on {os.cpu_count()} cores", fontsize=9)
     ax[1, 1].set_ylabel("open file descriptors")
     ax[1, 1].set_xlabel("minutes")
     ax[1, 1].legend(fontsize=8)
