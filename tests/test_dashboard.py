@@ -131,10 +131,10 @@ def test_rates_and_latencies_are_over_a_recent_window(monkeypatch):
     """The page's figures follow what the graph does now: the rate over the last seconds
     (not since boot, and not a burst of two reports read as 10^7 ev/s), latencies of the
     window only, start-up left out and marked."""
-    import snn4_ros.dashboard.app as appmod
+    import snn4_ros.dashboard.state as statemod
 
     now = [1000.0]
-    monkeypatch.setattr(appmod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(statemod.time, "monotonic", lambda: now[0])
     s = DashboardState(window_s=20.0, warmup_s=10.0, freshness_s=2.5)
     s.set_totals(events=0, packets=0, dropped=0, gaps=0)
     now[0] += 0.01

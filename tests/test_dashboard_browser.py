@@ -61,7 +61,7 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
     from geometry_msgs.msg import Twist
     from playwright.sync_api import sync_playwright
 
-    port, domain = _free_port(), 40 + os.getpid() % 50
+    port, domain = _free_port(), int(os.environ["ROS_DOMAIN_ID"])    # the session's own
     token = tmp_path / "token"
     token.write_text("s3cret-token\n")
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.timeout(240)
 def test_one_minute_soak_holds_memory_and_descriptors(tmp_path):
     plot = tmp_path / "soak.png"
-    env = dict(os.environ, ROS_DOMAIN_ID=str(150 + os.getpid() % 70))
+    env = dict(os.environ)                     # the session's own ROS domain (conftest)
     p = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "1",
                         "--sample-s", "2", "--warmup-s", "20", "--plot", str(plot),
                         "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True,

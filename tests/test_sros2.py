@@ -31,8 +31,7 @@ def _probe(tmp_path, enclave: str, strategy: str = "Enforce"):
               "governance.p7s", "permissions.p7s"):
         (d / f).write_text("placeholder\n")
     env = dict(os.environ, ROS_SECURITY_KEYSTORE=str(ks), ROS_SECURITY_ENABLE="true",
-               ROS_SECURITY_STRATEGY=strategy,
-               ROS_DOMAIN_ID=str(200 + os.getpid() % 30))
+               ROS_SECURITY_STRATEGY=strategy)           # the session's ROS domain
     return subprocess.run([sys.executable, "-c", NODE.format(enclave=enclave)], env=env,
                           capture_output=True, text=True, timeout=60)
 
