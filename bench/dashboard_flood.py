@@ -215,7 +215,28 @@ def main() -> None:
                   f"e-stop {e['ok']:>2}/{e['sent']} ok (p50 {e['p50_ms']} ms, max "
                   f"{e['max_ms']} ms, codes {e['codes']}); status {st['ok']}/{st['sent']}",
                   flush=True)
+    print()
+    print(markdown(results))
     print(json.dumps({"scenarios": results, "pid": os.getpid()}))
+
+
+def markdown(results: list[dict]) -> str:
+    """The README's table: one row per attack, one column per server variant."""
+    variants = list(dict.fromkeys(r["variant"] for r in results))
+    attacks = list(dict.fromkeys((r["attack"], r["connections"], r["attacker"])
+                                 for r in results))
+    lines = ["| attack | " + " | ".join(f"{v}: e-stop 200s, p50 / max" for v in variants)
+             + " |", "|---|" + "---|" * len(variants)]
+    for kind, n, who in attacks:
+        cells = []
+        for v in variants:
+            r = next(x for x in results if x["variant"] == v and x["attack"] == kind
+                     and x["connections"] == n and x["attacker"] == who)
+            e = r["estop"]
+            cells.append(f"{e['ok']}/{e['sent']}" + (f", {e['p50_ms']:g} / {e['max_ms']:g} ms"
+                                                    if e["ok"] else ""))
+        lines.append(f"| {n} {kind} ({who}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def _poll_dashboard(url: str, stats: dict, stop: threading.Event) -> None:
     """One GET /api/status a second, as an open browser tab polls."""
     import httpx
 
-    with httpx.Client(timeout=2.0) as c:
+    with httpx.Client(timeout=5.0) as c:
         while not stop.wait(1.0):
             try:
                 ok = c.get(url).status_code == 200
@@ -298,6 +298,8 @@ def summarise(samples: list[dict], warmup_s: float, minutes: float, rate: float)
         "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
         "latency_samples": int(len(lat)),
         "decisions": after[-1]["decisions"] - base["decisions"],
+        # still deciding at the end (the last quarter of the run)
+        "decisions_last_quarter": after[-1]["decisions"] - after[3 * len(after) // 4]["decisions"],
         "expected_decisions": int(span / 0.04),
         "packets_published": after[-1]["published"] - base["published"],
         "rate_ev_s": rate, "warmup_s": warmup_s, "samples": len(samples),
