@@ -99,7 +99,9 @@ def logs():
 
 @pytest.fixture(scope="module")
 def server(logs):
-    s = Server(header_timeout_s=1.0, body_timeout_s=1.0, max_connections=64,
+    # 2 s timeouts (5 s in the node): short enough for a quick test, long enough for 40
+    # client threads sharing the interpreter with the server on a busy machine
+    s = Server(header_timeout_s=2.0, body_timeout_s=2.0, max_connections=64,
                max_inflight=16)
     yield s
     s.stop.set()
@@ -195,15 +197,15 @@ def test_bad_host_headers_are_refused(server):
 
 def test_slow_clients_are_cut_off(server):
     t0 = time.monotonic()
-    loris = _raw(server.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: b", 5.0)
-    assert loris.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 3.0
+    loris = _raw(server.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: b", 10.0)
+    assert loris.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 8.0
     t0 = time.monotonic()
     slow = _raw(server.port, b"POST /api/estop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
-                b"Bearer " + TOKEN.encode() + b"\r\nContent-Length: 20\r\n\r\n{\"eng", 5.0)
-    assert b" 408 " in slow.split(b"\r\n")[0] and time.monotonic() - t0 < 3.0
+                b"Bearer " + TOKEN.encode() + b"\r\nContent-Length: 20\r\n\r\n{\"eng", 10.0)
+    assert b" 408 " in slow.split(b"\r\n")[0] and time.monotonic() - t0 < 8.0
     server.seen.append(slow.decode("latin-1"))
     # an idle connection is closed quietly (nothing was asked, nothing refused)
-    assert _raw(server.port, b"", 5.0) == b""
+    assert _raw(server.port, b"", 10.0) == b""
     c = server.guard.counts()
     assert c["header_timeout"] >= 1 and c["body_timeout"] >= 1
 
@@ -234,7 +236,9 @@ def test_concurrent_estops_leave_dashboard_and_controller_agreeing(server):
     controller sees them one at a time, and the dashboard's state is the controller's
     last applied value (never a stale one overtaking a newer)."""
     n = 40
-    client = httpx.Client(limits=httpx.Limits(max_connections=n))
+    # a fresh connection per request: a pooled one can meet the server's idle timeout
+    # half-way (any keep-alive server has that race; browsers retry, a POST is not retried)
+    client = httpx.Client(limits=httpx.Limits(max_connections=n, max_keepalive_connections=0))
 
     def one(engage, out):
         try:

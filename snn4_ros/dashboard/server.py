@@ -168,12 +168,13 @@ def guarded_protocol(guard: HttpGuard) -> type:
             guard.opened(self)
             self._arm()
             victim = guard.victim(self)
-            if victim is self:                 # every other connection is mid-request
-                guard.count("connection_refused_busy")
-                transport.abort()
-            elif victim is not None:
-                guard.count("connection_evicted")
+            if victim is not None:
+                # out of the books now: its connection_lost comes a loop turn later, and
+                # the next newcomer must not pick it again
+                guard.closed(victim)
                 victim._disarm()
+                guard.count("connection_refused_busy" if victim is self
+                            else "connection_evicted")   # self: all others mid-request
                 victim.transport.abort()
 
         def _arm(self) -> None:
