@@ -94,6 +94,9 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                              (0.1, 60.0)),
         "estop_service": Param(str, "/gesture_controller/estop", "the controller's SetBool "
                                "e-stop service"),
+        "allowed_hosts": Param(str, "", "comma-separated DNS names the page may be reached by "
+                               "besides IP addresses, localhost and this host's name "
+                               "(DNS-rebinding guard)"),
         "nice": Param(int, 10, "CPU niceness added to the dashboard's process", (0, 19)),
     },
     "lava_bridge": {                 # hw/snn4_lava/bridge.py, in the Lava venv
