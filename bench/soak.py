@@ -286,6 +286,12 @@ def summarise(samples: list[dict], warmup_s: float, minutes: float, rate: float)
         growth[n] = round(float(100 * (b - a) / a), 2)
         rss[n] = {"after_warmup_mb": round(float(a), 1), "end_mb": round(float(b), 1),
                   "peak_mb": round(float(max(s["procs"][n]["rss_mb"] for s in samples)), 1)}
+    # growth over the second half alone: a plateau (bounded queues filled under load)
+    # reads ~0 here, a leak keeps growing
+    half = [s for s in after if s["t"] >= (after[0]["t"] + after[-1]["t"]) / 2]
+    growth_2nd = {n: round(float(100 * (np.mean([s["procs"][n]["rss_mb"] for s in half[-2:]])
+                                        / np.mean([s["procs"][n]["rss_mb"] for s in half[:2]])
+                                        - 100)), 2) for n in NODES}
     lat = np.array([v for s in after for v in s["lat_ms"]])
     span = after[-1]["t"] - base["t"]
     fds = {n: [after[0]["procs"][n]["fds"], after[-1]["procs"][n]["fds"]] for n in NODES}
@@ -295,6 +301,7 @@ def summarise(samples: list[dict], warmup_s: float, minutes: float, rate: float)
         "drops": after[-1]["dropped"] - base["dropped"],
         "minutes": round(samples[-1]["t"] / 60, 2),
         "rss_growth_pct_by_node": growth, "rss_mb": rss,
+        "rss_growth_second_half_pct_by_node": growth_2nd,
         "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
         "latency_samples": int(len(lat)),
         "decisions": after[-1]["decisions"] - base["decisions"],
