@@ -19,6 +19,7 @@ readable by anyone on the ROS graph).
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from rclpy.node import Node
@@ -145,7 +146,12 @@ class DashboardNode(Node):
                      int(v.get("seq_gaps", 0)))
         s.backend = v.get("backend", s.backend)
         if s.model.get("preset") != v.get("model") or "name" not in s.model:
-            s.model = model_card_summary(v.get("model_name", ""), v.get("model"))
+            # known at once; the card's details in a thread: loading it imports torch,
+            # which took 25 s on a busy machine, with every callback (and /readyz's view
+            # of the graph) waiting behind it
+            s.model = {"preset": v.get("model"), "name": v.get("model_name") or None}
+            threading.Thread(target=self._load_card, daemon=True,
+                             args=(v.get("model_name", ""), v.get("model"))).start()
         if "model_geometry" in v:
             w, _, h = v["model_geometry"].partition("x")
             self.geometry = (int(w), int(h))
@@ -153,6 +159,12 @@ class DashboardNode(Node):
                          filter(None, v.get("latency_ms_recent", "").split(";"))])
         s.spike_rate = {k.split(".", 1)[1]: float(x) for k, x in v.items()
                         if k.startswith("spike_rate.")}
+
+    def _load_card(self, name: str, preset: str | None) -> None:
+        card = model_card_summary(name, preset)
+        if self.state.model.get("preset") == preset:
+            self.state.model = card
+            self.state.invalidate()
 
     def _on_cls(self, msg) -> None:
         if not msg.results:
