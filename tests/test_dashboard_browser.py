@@ -56,7 +56,7 @@ def chromium():
     return CHROMIUM
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path):
     from geometry_msgs.msg import Twist
     from playwright.sync_api import sync_playwright
@@ -86,7 +86,8 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            t_end = time.monotonic() + 60
+            # the dashboard's process runs at nice 10: slow to start on a busy machine
+            t_end = time.monotonic() + 150
             while True:                                   # the graph takes a few seconds
                 try:
                     page.goto(url, timeout=2000)
@@ -95,7 +96,7 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
                     assert up.poll() is None, up.stdout.read()
                     assert time.monotonic() < t_end, "dashboard never answered"
                     ex.spin_once(timeout_sec=0.5)
-            wait_text(page, "#ready", lambda t: t == "ready", 60, ex)
+            wait_text(page, "#ready", lambda t: t == "ready", 90, ex)
             n0 = _int(page.inner_text("#ndec"))
             wait_text(page, "#ndec", lambda t: _int(t) > n0 + 10, 20, ex)   # numbers change
             wait_text(page, "#rate", lambda t: _int(t) > 1000, 20, ex)
