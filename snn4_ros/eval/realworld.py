@@ -310,14 +310,13 @@ def save_logs(path: str | Path, pos_pairs, neg_logs) -> None:
         index.append({"kind": "negative", "key": f"n{i}",
                       **{k: lg[k] for k in ("source", "t_first", "t_last", "duration_s")}})
     classes = (pos_pairs or [(neg_logs[0], None)])[0][0]["classes"]
-    np.savez_compressed(Path(path).with_suffix(".npz"), **arrays)
-    Path(path).with_suffix(".json").write_text(json.dumps({"classes": classes,
-                                                           "logs": index}, indent=1))
+    np.savez_compressed(f"{path}.npz", **arrays)
+    Path(f"{path}.json").write_text(json.dumps({"classes": classes, "logs": index}, indent=1))
 
 
 def load_logs(path: str | Path) -> tuple[list, list]:
-    meta = json.loads(Path(path).with_suffix(".json").read_text())
-    z = np.load(Path(path).with_suffix(".npz"))
+    meta = json.loads(Path(f"{path}.json").read_text())
+    z = np.load(f"{path}.npz")
     pos, neg = [], []
     for e in meta["logs"]:
         lg = {"source": e["source"], "dec_t": z[e["key"] + "_t"], "probs": z[e["key"] + "_probs"],
