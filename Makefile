@@ -63,6 +63,7 @@ bench: bench-env
 	$(BIN)/python bench/replay_throughput.py
 	$(BIN)/python bench/dashboard_load.py
 	$(BIN)/python bench/lava.py
+	$(BIN)/python bench/realworld.py
 
 models: venv
 	tools/train_models.sh all

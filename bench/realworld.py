@@ -1,7 +1,7 @@
 """Real-world figures of a gesture model: real positives, every real non-gesture recording,
 synthetic accuracy -- and the cross-validated figures of its model card.
 
-    python bench/realworld.py [--model hybridnet_gesture_real] [--nmnist N]
+    python bench/realworld.py [--model M] [--nmnist N]
 
 * positives: the 12 labelled right-hand-wave DVS128 clips (``../shared/data/aedat4_dvs128``):
   sliding-window majority per clip (``snn4 eval``'s figure) and whether the controller issued
@@ -11,10 +11,10 @@ synthetic accuracy -- and the cross-validated figures of its model card.
   command episodes per minute and the fraction of ticks moving, through the replay;
 * synthetic accuracy on fresh clips from unseen simulated sensors (``synthetic:30:2``).
 
-The shipped real-world model was trained on the 12 positives and the AEDAT2/bag negatives:
-its figures on those are NOT evidence (printed as "trained on"); the evidence is the model
-card's cross-validated figures (every clip and recording scored by a model that never saw
-it), printed first. The last line printed is one JSON object.
+A model from ``snn4 finetune-real`` is trained on the 12 positives and the AEDAT2/bag
+negatives: its figures on those are NOT evidence (printed as "trained on"); the evidence is
+its card's cross-validated figures (every clip and recording scored by a model that never
+saw it), printed first. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="hybridnet_gesture_real")
+    ap.add_argument("--model", default="hybridnet_gesture_synth",
+                    help="shipped model name or checkpoint (e.g. one from snn4 finetune-real)")
     ap.add_argument("--nmnist", type=int, default=1000,
                     help="N-MNIST samples in the saccade stream (0: skip)")
     args = ap.parse_args()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped models in models/ (CPU, 2 cores: about 25 minutes in all).
-#   tools/train_models.sh [nmnist|gesture|loihi|real|all]   (loihi: ~15 min more)
+#   tools/train_models.sh [nmnist|gesture|loihi|all]   (loihi: ~15 min more)
+#   tools/train_models.sh real                            (the real-world recipe, not in all)
 #   DVSGESTURE=DIR tools/train_models.sh dvsgesture       (the DVS128 Gesture recipe, not in all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +51,9 @@ json.dump(card, open("models/hybridnet_gesture_synth.json", "w"), indent=2)
 PY
 fi
 
-if [ "$what" = real ] || [ "$what" = all ]; then
-  # the default shipped model (hybridnet_gesture_real): the synthetic model's spiking backbone
-  # kept, its bridge + heads trained on real DVS128 right-hand waves, real recordings without
+if [ "$what" = real ]; then
+  # the real-world recipe (not shipped yet: its cross-validated figures miss the bar, see the
+  # README; not part of "all"): the synthetic model kept, its classifier refitted on real DVS128 right-hand waves, real recordings without
   # any command gesture (the 'none' outcome), the real-looking simulator with distractor
   # scenes and the original simulator; 4-fold cross-validated figures go into the card
   # (~10 min on 2 free cores), then the simulator-vs-real statistics plot

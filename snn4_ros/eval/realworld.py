@@ -44,7 +44,8 @@ TRAIN_NEGATIVES = (f"{SHARED}/aedat2_dvs128/alex_walking_again.aedat",
                    f"{SHARED}/rosbag2/libcaer_rollover")
 HELDOUT_NEGATIVES = (f"{SHARED}/prophesee/evt3_sample.raw", f"{SHARED}/nmnist_train1k")
 
-# the controller the real-world model ships with (decided from the cross-validated sweep)
+# the controller setting the recipe validates with (8 of the last 12 decisions at p >= 0.8,
+# 0.48 s); the card's trade-off sweep shows the others
 SHIPPED_CONTROLLER = {"min_confidence": 0.8, "debounce": 8, "agree_window": 12}
 
 
