@@ -68,7 +68,7 @@ if [ "$what" = dvsgesture ]; then
   # (375 ms bins), trained on the 1,077 training samples, scored on the 264 test samples.
   # Published (not measured here): PLIF 97.6 %, SEW-ResNet 97.9 %, Spikformer/Spikingformer
   # 98.3 % at T=16. Add --device cuda (and --compile) on a GPU; --amp is on by default there.
-  : "${DVSGESTURE:?set DVSGESTURE=DIR, the DVS128 Gesture folder in tonic's layout}"
+  : "${DVSGESTURE:?set DVSGESTURE=DIR, the DVS128 Gesture folder in the tonic layout}"
   $SNN4 train --dataset "dvsgesture:$DVSGESTURE" --val "dvsgesture:$DVSGESTURE" \
     --preset hybridnet-s --config '{"bin_us": 375000}' --epochs 60 --augment-shift 4 \
     --seed 0 --out models/hybridnet_dvsgesture
