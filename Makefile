@@ -30,11 +30,13 @@ venv: $(STAMP)
 	@tools/build_interfaces.sh $(VENV)
 	@tools/ros2_tools.sh $(VENV)
 
+# the synthetic person, and its gestures may drive /snn4/cmd_vel: both switches, said aloud;
 # a fresh e-stop token for each demo (out/demo-token, readable by this user only), printed once
 demo: venv
 	@mkdir -p out && (umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(16))" > out/demo-token)
 	@echo "dashboard: http://127.0.0.1:8080/  e-stop token for this run: $$(cat out/demo-token)"
-	$(BIN)/snn4 up --dashboard 127.0.0.1:8080 --dashboard-token-file out/demo-token
+	@echo "make demo: synthetic input (--source synthetic) allowed to move a robot (--simulated-motion) on /snn4/cmd_vel"
+	$(BIN)/snn4 up --source synthetic --simulated-motion --dashboard 127.0.0.1:8080 --dashboard-token-file out/demo-token
 
 lava-env:
 	@tools/lava_env.sh

@@ -1,10 +1,26 @@
 """snn4_ros: one ament_python package (colcon build) that also installs with pip."""
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 package_name = "snn4_ros"
+HERE = Path(__file__).resolve().parent
+
+
+def lava_python_record() -> list[str]:
+    """hw/.lava-venv is a venv and is not copied into an install tree: record where it is
+    (share/snn4_ros/hw/lava_python.txt) so that an installed package -- colcon build without
+    --symlink-install -- still finds it. SNN4_LAVA_PYTHON or lava_python:= override it."""
+    py = HERE / "hw" / ".lava-venv" / "bin" / "python"
+    if not py.exists():
+        return []
+    rec = HERE / "build" / "lava_python.txt"
+    rec.parent.mkdir(exist_ok=True)
+    rec.write_text(f"{py}\n")
+    return [str(rec.relative_to(HERE))]
+
 
 setup(
     name=package_name,
@@ -17,7 +33,8 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/models", glob("models/*.safetensors") + glob("models/*.json")),
-        ("share/" + package_name + "/hw", glob("hw/*.py") + glob("hw/*.txt")),
+        ("share/" + package_name + "/hw", glob("hw/*.py") + glob("hw/*.txt")
+         + lava_python_record()),
         ("share/" + package_name + "/hw/snn4_lava", glob("hw/snn4_lava/*.py")),
     ],
     install_requires=["setuptools"],

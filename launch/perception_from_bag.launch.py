@@ -1,7 +1,8 @@
-"""ros2 launch snn4_ros perception_from_bag.launch.py bag:=PATH [realtime:=true]
+"""ros2 launch snn4_ros perception_from_bag.launch.py bag:=PATH [realtime:=true] [...]
 
-The perception graph of config/perception.yaml with the event source reading a recorded bag
-(or any recording) instead of a camera -- perception.launch.py with source:=BAG.
+perception.launch.py with the built-in event source reading a recorded bag (or any
+recording) instead of a camera: source:=BAG. Recorded input moves nothing unless
+simulated_motion:=true is given too. Every perception.launch.py argument applies.
 """
 
 from pathlib import Path
@@ -18,10 +19,7 @@ def generate_launch_description():
         "perception.launch.py"
     return LaunchDescription([
         DeclareLaunchArgument("bag", description="bag folder / .mcap / .db3 / recording"),
-        DeclareLaunchArgument("realtime", default_value="true",
-                              description="replay at the recording's speed"),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(str(perception)),
-            launch_arguments={"source": LaunchConfiguration("bag"),
-                              "realtime": LaunchConfiguration("realtime")}.items()),
+            launch_arguments={"source": LaunchConfiguration("bag")}.items()),
     ])

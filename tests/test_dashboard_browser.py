@@ -58,7 +58,7 @@ def chromium():
 
 @pytest.mark.timeout(360)
 def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path):
-    from geometry_msgs.msg import Twist
+    from geometry_msgs.msg import TwistStamped
     from playwright.sync_api import sync_playwright
 
     port, domain = _free_port(), int(os.environ["ROS_DOMAIN_ID"])    # the session's own
@@ -67,6 +67,7 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
     env.pop("SNN4_DASHBOARD_TOKEN", None)
     up = subprocess.Popen([sys.executable, "-m", "snn4_ros.app.cli", "up", "--duration", "90",
+                           "--source", "synthetic", "--simulated-motion",
                            "--dashboard", f"127.0.0.1:{port}", "--dashboard-token-file",
                            str(token)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
@@ -74,9 +75,8 @@ def test_live_page_shows_the_graph_and_estop_stops_the_robot(chromium, tmp_path)
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("cmd_vel_watch", context=ctx)
     cmds = []
-    node.create_subscription(Twist, "cmd_vel",
-                             lambda m: cmds.append((time.monotonic(), m.linear.x, m.angular.z)),
-                             50)
+    node.create_subscription(TwistStamped, "/snn4/cmd_vel", lambda m: cmds.append(
+        (time.monotonic(), m.twist.linear.x, m.twist.angular.z)), 50)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     url = f"http://127.0.0.1:{port}/"

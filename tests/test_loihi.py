@@ -125,6 +125,7 @@ def test_missing_lava_venv_says_how_to_create_it(monkeypatch, tmp_path):
     from snn4_ros.ros import lava_env
 
     monkeypatch.setattr(lava_env, "ROOT", tmp_path)
+    monkeypatch.setattr(lava_env, "_hw_dirs", lambda: [tmp_path / "hw"])   # no install's record
     monkeypatch.delenv("SNN4_LAVA_PYTHON", raising=False)
     with pytest.raises(lava_env.LavaEnvMissing, match="make lava-env"):
         lava_env.lava_python()

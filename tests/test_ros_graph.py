@@ -10,7 +10,7 @@ def test_synthetic_graph_publishes_commands_for_gestures():
     cmds = []
     s = run_graph("synthetic:1", duration_s=8,
                   params={"gesture_controller": {"rate_hz": 50.0}},
-                  on_cmd=lambda c: cmds.append(c))
+                  on_cmd=lambda c: cmds.append(c), simulated_motion=True)
     assert s["source_error"] is None
     assert s["packets"] >= 0.9 * s["published"] > 0          # real DDS delivery
     assert s["bins"] > 60                                     # ~25 bins/s of 40 ms
@@ -40,3 +40,13 @@ def test_real_bag_replays_through_the_graph(shared_data):
     s = run_graph(str(shared_data / "rosbag2/evt3_trigger"), duration_s=30)
     assert s["source_error"] is None and s["dropped"] == 0
     assert s["events"] == 82_469 and s["packets"] == s["published"] and s["bins"] >= 15
+
+
+def test_synthetic_graph_never_moves_without_the_second_switch():
+    """`snn4 up` on the synthetic source without --simulated-motion: the controller decides
+    (diagnostics show what it would do) but publishes only zeros."""
+    cmds = []
+    s = run_graph("synthetic:1", duration_s=8, on_cmd=lambda c: cmds.append(c))
+    assert s["bins"] > 60 and s["nonzero_commands"] == 0
+    assert all(c.is_zero for c in cmds)
+    assert any(c.state == "motion_disabled" for c in cmds)   # it would have moved

@@ -102,7 +102,7 @@ def test_bad_packets_are_counted_and_the_node_keeps_running(ros):
 
 
 def test_controller_estop_and_deadman_over_ros(ros):
-    from geometry_msgs.msg import Twist
+    from geometry_msgs.msg import TwistStamped
     from rclpy.parameter import Parameter
     from std_srvs.srv import SetBool
     from vision_msgs.msg import Classification, ObjectHypothesis
@@ -116,8 +116,8 @@ def test_controller_estop_and_deadman_over_ros(ros):
     node = rclpy.create_node("test_ctl", context=ctx)
     pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
     cmds = []
-    node.create_subscription(Twist, "cmd_vel", lambda m: cmds.append((m.linear.x, m.angular.z)),
-                             100)
+    node.create_subscription(TwistStamped, "cmd_vel", lambda m: cmds.append(
+        (m.twist.linear.x, m.twist.angular.z)), 100)
     cli = node.create_client(SetBool, "/gesture_controller/estop")
     ex.add_node(node)
 
@@ -214,7 +214,7 @@ def test_debug_images_only_for_subscribers(ros):
     ex.add_node(inf)
     node, pub, got = _publisher(ctx, ex)
     images = []
-    node.create_subscription(Image, "/snn4/debug/attention", images.append, 10)
+    node.create_subscription(Image, "debug/attention", images.append, 10)
     spin_until(ex, lambda: pub.get_subscription_count() > 0
                and inf.pub_attn.get_subscription_count() > 0, 5)
     assert inf.pub_frame.get_subscription_count() == 0      # nobody watches the frames
@@ -271,14 +271,14 @@ def test_controller_process_publishes_zero_on_sigterm(ros):
     import sys
     from pathlib import Path
 
-    from geometry_msgs.msg import Twist
+    from geometry_msgs.msg import TwistStamped
     from vision_msgs.msg import Classification, ObjectHypothesis
 
     ctx, ex = ros
     node = rclpy.create_node("sigterm_test", context=ctx)
     cmds = []
-    node.create_subscription(Twist, "cmd_vel", lambda m: cmds.append(
-        (time.monotonic(), m.linear.x, m.angular.z)), 100)
+    node.create_subscription(TwistStamped, "cmd_vel", lambda m: cmds.append(
+        (time.monotonic(), m.twist.linear.x, m.twist.angular.z)), 100)
     pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
     ex.add_node(node)
     exe = Path(sys.executable).parent / "gesture_controller"

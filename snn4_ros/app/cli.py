@@ -58,6 +58,7 @@ def build_parser() -> ArgumentParser:
     training.parser_finetune_real(sub)
     training.parser_simstats(sub)
     live.parser_up(sub)
+    live.parser_params(sub)
     replay.parser_replay(sub)
     loihi.parser_loihi(sub)
     recordings.parser_sources(sub)

@@ -323,3 +323,44 @@ def rescale_events(ev: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -
     out["x"] = x[keep] * dw // cw
     out["y"] = y[keep] * dh // ch
     return out
+
+
+def model_to_sensor(x: float, y: float, src: tuple[int, int],
+                    dst: tuple[int, int]) -> tuple[float, float, float]:
+    """A point (x, y) in the ``dst`` (W, H) model grid back in the ``src`` sensor's pixels:
+    the inverse of :func:`rescale_events` (pixel centres map onto pixel centres). Also
+    returns the scale (sensor pixels per model pixel) for sizes."""
+    (sw, sh), (dw, dh) = src, dst
+    if (sw, sh) == (dw, dh):
+        return x, y, 1.0
+    if sw * dh > sh * dw:
+        cw, ch = sh * dw // dh, sh
+    else:
+        cw, ch = sw, sw * dh // dw
+    x0, y0 = (sw - cw) // 2, (sh - ch) // 2
+    s = cw / dw
+    return x0 + (x + 0.5) * s - 0.5, y0 + (y + 0.5) * (ch / dh) - 0.5, s
+
+
+def target_extent(frame: np.ndarray, x: float, y: float, radius: int = 16,
+                  lo: float = 2.0) -> tuple[float, float]:
+    """Width and height of the target at (x, y) in a bin's event frame ([C, H, W] counts):
+    four standard deviations (±2 σ) of the event positions within ``radius`` pixels of it,
+    at least ``lo`` pixels; ``lo`` for an empty neighbourhood."""
+    img = np.asarray(frame, dtype=np.float64)
+    img = img.sum(0) if img.ndim == 3 else img
+    h, w = img.shape
+    xi, yi = int(round(x)), int(round(y))
+    x0, x1 = max(xi - radius, 0), min(xi + radius + 1, w)
+    y0, y1 = max(yi - radius, 0), min(yi + radius + 1, h)
+    if x0 >= x1 or y0 >= y1:
+        return lo, lo
+    win = np.abs(img[y0:y1, x0:x1])
+    total = win.sum()
+    if total <= 0:
+        return lo, lo
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    mx, my = (win * xs).sum() / total, (win * ys).sum() / total
+    sx = np.sqrt((win * (xs - mx) ** 2).sum() / total)
+    sy = np.sqrt((win * (ys - my) ** 2).sum() / total)
+    return max(4.0 * sx, lo), max(4.0 * sy, lo)

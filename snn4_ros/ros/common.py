@@ -9,8 +9,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 
 from ..events import Packet
-from .topics import (EVENTS_PUB_QOS, EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC,  # noqa: F401
-                     RESULT_QOS, TRACKS_TOPIC)
+from .topics import (CMD_VEL_TOPIC, EVENTS_PUB_QOS, EVENTS_SUB_QOS,  # noqa: F401
+                     EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC)
 
 
 def packet_to_msg(pkt: Packet):
@@ -62,3 +62,15 @@ def publish_diagnostics(node: Node, pub, statuses: list) -> None:
     arr.header.stamp = node.get_clock().now().to_msg()
     arr.status = statuses
     pub.publish(arr)
+
+
+def twist_type(stamped: bool):
+    """geometry_msgs/TwistStamped (Jazzy's diff_drive_controller) or Twist."""
+    from geometry_msgs.msg import Twist, TwistStamped
+
+    return TwistStamped if stamped else Twist
+
+
+def twist_of(msg):
+    """The Twist of a TwistStamped or a Twist: consumers accept both."""
+    return getattr(msg, "twist", msg)

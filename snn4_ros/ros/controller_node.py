@@ -1,20 +1,27 @@
-"""``gesture_controller`` node: gestures and tracks -> ``geometry_msgs/Twist`` on ``cmd_vel``.
+"""``gesture_controller`` node: gestures and tracks -> ``geometry_msgs/TwistStamped`` (or
+``Twist``: ``stamped:=false``) on ``cmd_vel``.
 
 A thin adapter over ``snn4_ros.runtime.control.GestureController``: decisions and tracks
 feed it, a timer publishes its command at ``rate_hz`` (zero whenever perception is stale,
 confidence is low, the e-stop is engaged or anything is invalid), the ``~/estop`` service
 (``std_srvs/SetBool``) latches zero until released, and a zero goes out on shutdown. Meant
-to sit behind twist_mux as a low-priority input.
+to sit behind twist_mux as a low-priority input (config/twist_mux.yaml).
+
+``motion_enabled`` (read-only: set at start, never over the graph) is false when the events
+come from a simulated or recorded source and nobody asked for motion a second time: the
+node then computes its commands (diagnostics show what it would do) and publishes zeros.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import yaml
 from rclpy.node import Node
 
 from ..runtime.control import ControllerConfig, GestureController
-from .common import GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare, diagnostic, \
-    publish_diagnostics
+from .common import (CMD_VEL_TOPIC, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare,
+                     diagnostic, publish_diagnostics, twist_type)
 
 
 class ControllerNode(Node):
@@ -24,7 +31,7 @@ class ControllerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("gesture_controller", **kwargs)
         from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import Twist
+        from rcl_interfaces.msg import ParameterDescriptor
         from std_srvs.srv import SetBool
         from vision_msgs.msg import Classification, Detection2DArray
 
@@ -46,11 +53,20 @@ class ControllerNode(Node):
                                                "decisions agree", 0, 200))
         self.ctrl = GestureController(ControllerConfig.from_dict(cfg))
         rate = declare(self, "rate_hz", 50.0, "command rate", 1.0, 1000.0)
-        self.stamped = declare(self, "stamped", False, "publish geometry_msgs/TwistStamped, "
-                               "stamped with the events' time (latency tracing)")
-        from geometry_msgs.msg import TwistStamped
-        self.pub = self.create_publisher(TwistStamped if self.stamped else Twist, declare(
-            self, "cmd_vel_topic", "cmd_vel", "output topic"), 10)
+        self.stamped = declare(self, "stamped", True, "publish geometry_msgs/TwistStamped "
+                               "(Jazzy's diff_drive_controller; stamped with the events' time) "
+                               "instead of Twist")
+        self.frame_id = declare(self, "frame_id", "base_link", "TwistStamped header frame")
+        self.motion_enabled = self.declare_parameter(
+            "motion_enabled", True, ParameterDescriptor(
+                description="false: publish only zeros (simulated or recorded input without "
+                            "a second request for motion); read-only", read_only=True)).value
+        self.pub = self.create_publisher(twist_type(self.stamped), declare(
+            self, "cmd_vel_topic", CMD_VEL_TOPIC, "output topic"), 10)
+        if not self.motion_enabled:
+            self.get_logger().warn("motion disabled: the input is simulated or recorded; "
+                                   "zero commands only (launch with simulated_motion:=true, "
+                                   "or snn4 up --simulated-motion, to move)")
         self.last_stamp = None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
@@ -90,6 +106,8 @@ class ControllerNode(Node):
 
     def _tick(self) -> None:
         cmd = self.ctrl.command(self._now())
+        if not self.motion_enabled and not cmd.is_zero:
+            cmd = dataclasses.replace(cmd, linear=0.0, angular=0.0, state="motion_disabled")
         self._send(cmd.linear, cmd.angular)
         self.nonzero += not cmd.is_zero
         self.last = cmd
@@ -99,11 +117,13 @@ class ControllerNode(Node):
 
         c = self.last
         state = c.state if c else "starting"
-        level = {"fault": S.ERROR, "stale": S.STALE, "estop": S.WARN}.get(state, S.OK)
+        level = {"fault": S.ERROR, "stale": S.STALE, "estop": S.WARN,
+                 "motion_disabled": S.WARN}.get(state, S.OK)
         publish_diagnostics(self, self.diag_pub, [diagnostic(
             self, "controller", level[0], self.ctrl.fault or state,
             {"state": state, "action": c.action if c else None, "estop": self.ctrl.estop,
              "linear": c.linear if c else 0.0, "angular": c.angular if c else 0.0,
+             "motion_enabled": self.motion_enabled,
              "nonzero_commands": self.nonzero})])
 
     def _send(self, linear: float, angular: float) -> None:
@@ -113,7 +133,7 @@ class ControllerNode(Node):
         tw.linear.x, tw.angular.z = float(linear), float(angular)
         if self.stamped:
             out = TwistStamped(twist=tw)
-            out.header.frame_id = "base_link"
+            out.header.frame_id = self.frame_id
             out.header.stamp = self.last_stamp or self.get_clock().now().to_msg()
             self.pub.publish(out)
         else:

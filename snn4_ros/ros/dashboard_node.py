@@ -77,7 +77,7 @@ class DashboardNode(Node):
                              "mutating endpoints (else SNN4_DASHBOARD_TOKEN)")
         freshness = declare(self, "freshness_s", 2.5, "events must have arrived this recently "
                             "for /readyz", 0.1, 60.0)
-        estop_srv = declare(self, "estop_service", "/gesture_controller/estop",
+        estop_srv = declare(self, "estop_service", "gesture_controller/estop",
                             "the controller's SetBool e-stop service")
         hosts = declare(self, "allowed_hosts", "", "comma-separated DNS names the page may be "
                         "reached by besides IP addresses, localhost and this host's name "

@@ -3,8 +3,8 @@
 A player node publishes the recording's EventPackets on ``/event_camera/events`` and its
 clock on ``/clock``; the real ``snn4_inference`` and ``gesture_controller`` nodes run with
 ``use_sim_time`` (the controller's deadman, debounce and hold then follow the recording's
-clock, as with ``ros2 bag play --clock``); a recorder subscribes to ``/snn4/gesture``,
-``/snn4/tracks`` and ``cmd_vel``. The player keeps at most ``window`` packets in flight
+clock, as with ``ros2 bag play --clock``); a recorder subscribes to ``gesture``,
+``tracks`` and ``cmd_vel`` (in the namespace /snn4_replay). The player keeps at most ``window`` packets in flight
 (it watches the inference node's queue), so nothing is dropped at any replay speed and
 the decisions equal the in-process replay's. The result is the same ``ReplayTrace``, with
 the publish -> Classification time (``end_to_end``, transport included) as its latency
@@ -28,13 +28,18 @@ from ..events.stream import Pacer
 from ..eval.inprocess import ReplayOptions, ReplayTrace, TraceRecorder, model_facts
 from ..events.messages import iter_messages
 from ..runtime.pipeline import Decision
-from .common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS, packet_to_msg
+from .common import (CMD_VEL_TOPIC, EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS,
+                     packet_to_msg, twist_of, twist_type)
+
+# The replay's nodes live in their own namespace: its commands (on /snn4_replay/cmd_vel) are
+# recorded for the report and can never reach a robot's /cmd_vel or a running pipeline.
+REPLAY_NS = "snn4_replay"
 
 
 class _Recorder(Node):
-    def __init__(self, rec: TraceRecorder, classes: list[str], sent: dict, **kw):
+    def __init__(self, rec: TraceRecorder, classes: list[str], sent: dict,
+                 stamped: bool = True, **kw):
         super().__init__("snn4_replay_recorder", **kw)
-        from geometry_msgs.msg import Twist
         from vision_msgs.msg import Classification
 
         self.rec, self.classes, self.sent = rec, classes, sent
@@ -42,7 +47,7 @@ class _Recorder(Node):
         self.decisions = 0
         self.sim_ns = 0
         self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
-        self.create_subscription(Twist, "cmd_vel", self._on_cmd, 100)
+        self.create_subscription(twist_type(stamped), CMD_VEL_TOPIC, self._on_cmd, 100)
 
     def _on_cls(self, msg) -> None:
         t = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -58,9 +63,10 @@ class _Recorder(Node):
             self.decisions += 1
 
     def _on_cmd(self, msg) -> None:
+        tw = twist_of(msg)                         # TwistStamped or Twist
         with self.lock:
-            self.rec.command(self.sim_ns, msg.linear.x, msg.angular.z,
-                             "nonzero" if msg.linear.x or msg.angular.z else "zero", None)
+            self.rec.command(self.sim_ns, tw.linear.x, tw.angular.z,
+                             "nonzero" if tw.linear.x or tw.angular.z else "zero", None)
 
 
 def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = None,
@@ -75,14 +81,14 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     sim = [Parameter("use_sim_time", value=True)]
-    inf = InferenceNode(context=ctx, parameter_overrides=sim + [
+    inf = InferenceNode(context=ctx, namespace=REPLAY_NS, parameter_overrides=sim + [
         Parameter("model", value=model), Parameter("device", value=opts.device),
         Parameter("queue_size", value=max(4 * window, 64))])
     # explicit settings, else the controller the model card was validated with
     ctrl_params = {k: v for k, v in (opts.controller or inf.card.get("controller") or {}).items()
                    if k in ("min_confidence", "deadman_s", "hold_s", "max_linear",
                             "max_angular", "debounce", "agree_window")}
-    ctrl = ControllerNode(context=ctx, parameter_overrides=sim + [
+    ctrl = ControllerNode(context=ctx, namespace=REPLAY_NS, parameter_overrides=sim + [
         Parameter(k, value=float(v) if k not in ("debounce", "agree_window") else int(v))
         for k, v in ctrl_params.items()] + [Parameter("rate_hz", value=float(opts.tick_hz))])
     classes = list(inf.net.cfg.classes)
@@ -90,8 +96,8 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
     rec = TraceRecorder(trace)
     rec.stages["end_to_end"] = []
     sent: dict[int, float] = {}
-    recorder = _Recorder(rec, classes, sent, context=ctx)
-    player = Node("snn4_replay_player", context=ctx)
+    recorder = _Recorder(rec, classes, sent, ctrl.stamped, context=ctx, namespace=REPLAY_NS)
+    player = Node("snn4_replay_player", context=ctx, namespace=REPLAY_NS)
     pub = player.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
     clock = player.create_publisher(Clock, "/clock", 10)
     ex = SingleThreadedExecutor(context=ctx)

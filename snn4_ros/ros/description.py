@@ -63,3 +63,32 @@ def node_parameters(nodes: dict, overrides: dict | None = None) -> dict[str, dic
     for name, params in check_overrides(nodes, overrides or {}).items():
         out.setdefault(name, {}).update(params)
     return out
+
+
+def ros_parameters(nodes: dict, namespace: str = "snn4") -> dict:
+    """The description's parameters as a standard ``ros__parameters`` mapping keyed by fully
+    qualified node name (``/NS/NODE``; ``**`` for any namespace): what ``--params-file``,
+    ``ros2 param load`` and ``ros2 launch ... params_file:=`` read and ``ros2 param dump``
+    writes. Launch-only keys (executable, remappings, optional, lava) are not parameters."""
+    ns = namespace.strip("/")
+    prefix = "/**/" if ns == "**" else (f"/{ns}/" if ns else "/")
+    return {f"{prefix}{name}": {"ros__parameters": dict(spec.get("parameters") or {})}
+            for name, spec in nodes.items() if spec.get("parameters")}
+
+
+def load_ros_parameters(path: str | Path) -> dict[str, dict]:
+    """Parameters per node name from a ``ros__parameters`` file (``ros2 param dump`` output,
+    ``snn4 params`` output): ``/ns/node``, ``node`` and ``/**/node`` keys all count for
+    ``node``."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{path}: not YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ParameterError(f"{path}: not a ros__parameters file (NODE: ros__parameters: ...)")
+    out: dict[str, dict] = {}
+    for key, body in data.items():
+        if not isinstance(body, dict) or "ros__parameters" not in body:
+            raise ParameterError(f"{path}: {key!r} has no ros__parameters")
+        out.setdefault(str(key).rsplit("/", 1)[-1], {}).update(body["ros__parameters"] or {})
+    return out

@@ -29,13 +29,19 @@ class EventSourceNode(Node):
         self.source = declare(self, "source", "synthetic", "source spec: synthetic[:SEED], "
                               "camera[:SERIAL], or a bag/recording path")
         self.encoding = declare(self, "encoding", "evt3", "evt3 | libcaer_cmp | libcaer | mono")
-        self.time_us = declare(self, "event_message_time_threshold_us", 2000,
-                               "close a packet after this much sensor time", 100, 1_000_000)
+        # seconds, like libcaer_driver's / metavision_driver's parameter of the same name
+        self.time_s = declare(self, "event_message_time_threshold", 0.002,
+                              "close a packet after this much sensor time (s)", 1e-4, 1.0)
+        self.time_us = max(int(round(self.time_s * 1e6)), 1)
         self.size_bytes = declare(self, "event_message_size_threshold", 262144,
                                   "close a packet at this payload size (bytes)", 1024, 1 << 24)
         self.realtime = declare(self, "realtime", True, "pace to the wall clock")
         self.frame_id = declare(self, "frame_id", "event_camera", "header frame id")
-        self.topic = declare(self, "topic", EVENTS_TOPIC, "output topic")
+        self.wait_for_subscriber = declare(self, "wait_for_subscriber", True, "start a "
+                                           "recording or the synthetic scene only once the "
+                                           "events topic has a subscriber")
+        self.topic = declare(self, "topic", EVENTS_TOPIC, "output topic (relative: remap "
+                             "events, or launch with camera_name:=)")
         self.pub = self.create_publisher(self._msg_type(), self.topic, EVENTS_PUB_QOS)
         from diagnostic_msgs.msg import DiagnosticArray
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -60,6 +66,7 @@ class EventSourceNode(Node):
         buf, buf_bytes = [], 0
         t_open = None
         try:
+            self._wait_for_subscriber()
             for chunk in iter_source(self.source, chunk_us=min(self.time_us, 2000),
                                      realtime=self.realtime):
                 if self._stop.is_set():
@@ -84,6 +91,20 @@ class EventSourceNode(Node):
             self.get_logger().error(f"event source stopped: {self.error}")
         finally:
             self.finished.set()
+
+    def _wait_for_subscriber(self) -> None:
+        """A recording (or the synthetic scene) starts when someone listens: published before
+        the inference node is up (torch takes seconds to load), a short bag would be gone
+        unseen. A live camera streams at once, like the drivers."""
+        if not self.wait_for_subscriber or self.source.startswith("camera"):
+            return
+        t0 = time.monotonic()
+        while not self._stop.is_set() and self.pub.get_subscription_count() == 0:
+            if time.monotonic() - t0 > 5.0:
+                self.get_logger().info(f"waiting for a subscriber on {self.pub.topic_name} "
+                                       f"before playing {self.source}")
+                t0 = time.monotonic()
+            time.sleep(0.05)
 
     def _diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticStatus as S

@@ -28,10 +28,13 @@ def _params(d: dict) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in d.items()]
 
 
-def start_dashboard(params: dict, remappings: dict | None = None) -> subprocess.Popen:
+def start_dashboard(params: dict, remappings: dict | None = None,
+                    namespace: str = "") -> subprocess.Popen:
     """The dashboard node as its own process (its HTTP clients never compete with the
     inference for the interpreter lock); the token travels in the environment."""
     args = [sys.executable, "-m", "snn4_ros.ros.dashboard_node", "--ros-args"]
+    if namespace:
+        args += ["-r", f"__ns:=/{namespace.strip('/')}"]
     for k, v in params.items():
         args += ["-p", f"{k}:={json.dumps(v) if isinstance(v, str) and not v else v}"]
     for k, v in (remappings or {}).items():
@@ -39,7 +42,7 @@ def start_dashboard(params: dict, remappings: dict | None = None) -> subprocess.
     return subprocess.Popen(args, env=dict(os.environ), preexec_fn=die_with_parent)
 
 
-def start_bridge(params: dict) -> subprocess.Popen:
+def start_bridge(params: dict, namespace: str = "") -> subprocess.Popen:
     """The Lava bridge node for ``backend: lava`` (Python 3.10, its own venv and process)."""
     from ..models.zoo import find_model
     from .lava_env import bridge_command
@@ -48,24 +51,37 @@ def start_bridge(params: dict) -> subprocess.Popen:
     bp = params.get("lava_bridge", {})
     args, env = bridge_command(find_model(bp.get("model") or inf.get("model")),
                                bp.get("board_host", ""))
+    if namespace:
+        args += ["-r", f"__ns:=/{namespace.strip('/')}"]
     return subprocess.Popen(args, env=env, preexec_fn=die_with_parent)
 
 
 def run_graph(source: str | None = None, duration_s: float | None = None,
               params: dict | None = None, on_cmd=None, context=None,
-              graph: str = "perception", report=None, dashboard: bool = False) -> dict:
+              graph: str = "perception", report=None, dashboard: bool = False,
+              namespace: str = "snn4", simulated_motion: bool = False) -> dict:
     """Run the graph; ``on_cmd(command)`` sees every new controller command and
     ``report(inference, controller, source)`` is called once a second. ``dashboard``
-    also starts the graph's ``dashboard`` node (its own process)."""
+    also starts the graph's ``dashboard`` node (its own process). The nodes live in
+    ``namespace`` like under ``ros2 launch`` (topics /snn4/gesture, /snn4/cmd_vel, events on
+    /snn4/event_camera/events). A synthetic or recorded source moves nothing (the
+    controller publishes zeros) unless ``simulated_motion`` -- or the controller parameter
+    ``motion_enabled`` in ``params`` -- asks for it a second time."""
     from .controller_node import ControllerNode
     from .description import load_graph, node_parameters
     from .event_source_node import EventSourceNode
     from .inference_node import InferenceNode
 
     nodes_desc = load_graph(graph)
+    asked = "motion_enabled" in (params or {}).get("gesture_controller", {})
     params = node_parameters(nodes_desc, params)
     if source is not None:
         params["event_source"]["source"] = source
+    spec = str(params["event_source"].get("source", ""))
+    ctrl_p = params.setdefault("gesture_controller", {})
+    if not asked:
+        ctrl_p["motion_enabled"] = spec.startswith("camera") or simulated_motion
+    ns = namespace.strip("/")
     own = context is None
     if own:
         # our own handlers: SIGTERM / SIGINT end the loop below while the context is still
@@ -76,14 +92,15 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     kw = {"context": context} if context is not None else {}
 
     def remaps(name):
-        pairs = (nodes_desc.get(name) or {}).get("remappings") or {}
+        pairs = {"events": "event_camera/events",
+                 **((nodes_desc.get(name) or {}).get("remappings") or {})}
         args = [a for k, v in pairs.items() for a in ("-r", f"{k}:={v}")]
-        return {"cli_args": ["--ros-args", *args]} if args else {}
+        return {"cli_args": ["--ros-args", *args], "namespace": ns}
 
     src_p = params.get("event_source", {})
     bridge = None
     if params.get("snn4_inference", {}).get("backend") == "lava":
-        bridge = start_bridge(params)     # the Lava venv's process, before the client node
+        bridge = start_bridge(params, ns)  # the Lava venv's process, before the client node
     nodes = [InferenceNode(parameter_overrides=_params(params.get("snn4_inference", {})),
                            **remaps("snn4_inference"), **kw),
              ControllerNode(parameter_overrides=_params(params.get("gesture_controller", {})),
@@ -97,8 +114,9 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     inf, ctrl, src = nodes
     dash = None
     if dashboard:
-        dash = start_dashboard(params.get("dashboard", {}),
-                               (nodes_desc.get("dashboard") or {}).get("remappings"))
+        dash_p = dict(params.get("dashboard", {}))
+        dash = start_dashboard(dash_p, (nodes_desc.get("dashboard") or {}).get("remappings"),
+                               ns)
     t_end = None if duration_s is None else time.monotonic() + duration_s
     def spin():
         try:

@@ -3,9 +3,11 @@
 Subscribes best-effort (matches reliable and best-effort drivers), decodes any encoding with
 the core decoder (lenient: bad packets are counted and reported, the node keeps running),
 windows events into the model's time bins and steps the streaming runner once per closed
-bin. Publishes ``vision_msgs/Classification`` (all class scores) and
-``vision_msgs/Detection2DArray`` (the tracked target) stamped with the header stamp of the
-last packet used.
+bin. Publishes ``vision_msgs/Classification`` (all class scores) on ``gesture`` and
+``vision_msgs/Detection2DArray`` (the tracked target, in the camera's pixels, with a box
+sized from the events around it) on ``tracks``, with the header (stamp, camera frame) of the
+last packet used. Topics are relative: the node's namespace groups one pipeline, and
+``events`` is remapped to the camera driver's topic.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import torch
 from rclpy.node import Node
 
 from ..events import Packet
+from ..events.frames import model_to_sensor, target_extent
 from ..models import checkpoint
 from ..models.zoo import find_model
 from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline
 from .common import declare, diagnostic, publish_diagnostics
-from .topics import (DEBUG_FRAME_TOPIC, EVENTS_SUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, RESULT_QOS,
-                     TRACKS_TOPIC)
+from .topics import (DEBUG_ATTENTION_TOPIC, DEBUG_FRAME_TOPIC, EVENTS_SUB_QOS, EVENTS_TOPIC,
+                     GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC)
 from .worker import BoundedWorker
 
 
@@ -71,7 +74,7 @@ class InferenceNode(Node):
         from sensor_msgs.msg import Image
         # debug outputs: only computed while someone subscribes
         self.pub_frame = self.create_publisher(Image, DEBUG_FRAME_TOPIC, 2)
-        self.pub_attn = self.create_publisher(Image, "/snn4/debug/attention", 2)
+        self.pub_attn = self.create_publisher(Image, DEBUG_ATTENTION_TOPIC, 2)
         self.last: tuple | None = None          # (class, confidence, target position)
         self.lat_ms: list[float] = []
         self._lat_new: list[float] = []          # since the last diagnostics message
@@ -121,7 +124,7 @@ class InferenceNode(Node):
                 self.get_logger().error(f"{exc}; dropped ({self.geometry_errors} so far)")
             return
         for r in results:
-            self._publish(r.output, msg.header)
+            self._publish(r.output, msg.header, r.frame)
             self._debug_images(r.frame, r.output, msg.header)
             counts = np.array([float(c[0]) for c in r.output.spikes])
             self._spikes = counts if self._spikes is None else self._spikes + counts
@@ -139,7 +142,7 @@ class InferenceNode(Node):
             a = out.attention[0].float().cpu().numpy()
             self.pub_attn.publish(_mono8((255 * np.clip(a, 0, 1)).astype(np.uint8), header))
 
-    def _publish(self, out, header) -> None:
+    def _publish(self, out, header, frame=None) -> None:
         from vision_msgs.msg import (Classification, Detection2D, Detection2DArray,
                                      ObjectHypothesis, ObjectHypothesisWithPose)
 
@@ -155,12 +158,15 @@ class InferenceNode(Node):
             return
         arr = Detection2DArray()
         arr.header = header
-        x, y = d.position
+        mx, my = d.position                     # model grid -> the camera's pixels
+        sensor = self.pipeline.stream_geometry or self.pipeline.model_geometry
+        x, y, scale = model_to_sensor(mx, my, sensor, self.pipeline.model_geometry)
+        bw, bh = target_extent(frame, mx, my) if frame is not None else (2.0, 2.0)
         det = Detection2D()
         det.header = header
         det.id = "target"
         det.bbox.center.position.x, det.bbox.center.position.y = x, y
-        det.bbox.size_x = det.bbox.size_y = 10.0
+        det.bbox.size_x, det.bbox.size_y = bw * scale, bh * scale
         h = ObjectHypothesisWithPose()
         h.hypothesis.class_id = "target"
         h.hypothesis.score = d.visibility

@@ -20,24 +20,46 @@ class LavaEnvMissing(UserError, RuntimeError):
     """No Python with Lava to run the bridge or the bit-exact check."""
 
 
+def _hw_dirs() -> list[Path]:
+    """hw/ of the source tree, then share/snn4_ros/hw of an install: the ament index's (a
+    colcon install tree, where sys.prefix is the interpreter's, not the package's) and the
+    interpreter prefix's (pip)."""
+    dirs = [ROOT / "hw"]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        dirs.append(Path(get_package_share_directory("snn4_ros")) / "hw")
+    except Exception:  # not in a ROS install's index
+        pass
+    dirs.append(Path(sys.prefix) / "share" / "snn4_ros" / "hw")
+    return dirs
+
+
 def hw_dir() -> Path:
-    for d in (ROOT / "hw", Path(sys.prefix) / "share" / "snn4_ros" / "hw"):
-        if (d / "snn4_lava").is_dir():
+    for d in _hw_dirs():
+        if (d / "snn4_lava").is_dir() and (d / "lava_run.py").is_file():
             return d
-    raise LavaEnvMissing("the Lava-side code (hw/snn4_lava) is not installed")
+    raise LavaEnvMissing("the Lava-side code (hw/snn4_lava, hw/lava_run.py) is not installed "
+                         f"(looked in {', '.join(map(str, _hw_dirs()))})")
 
 
 def lava_python() -> Path:
+    """SNN4_LAVA_PYTHON, else the source tree's hw/.lava-venv, else the venv recorded in an
+    install tree when the package was built (hw/lava_python.txt, written by setup.py)."""
     env = os.environ.get("SNN4_LAVA_PYTHON")
     cands = [Path(env)] if env else []
     cands += [ROOT / "hw" / ".lava-venv" / "bin" / "python"]
+    for d in _hw_dirs()[1:]:
+        rec = d / "lava_python.txt"
+        if rec.is_file():
+            cands.append(Path(rec.read_text().strip()))
     for c in cands:
         if c.exists():
             return c
     raise LavaEnvMissing(
         f"no Lava venv (looked for {', '.join(map(str, cands))}): create it with "
         "`make lava-env` (Python 3.10, lava-nc 0.10.0, numpy<2 and the ROS 2 wheels), or "
-        "point SNN4_LAVA_PYTHON at a Python that has lava-nc")
+        "point SNN4_LAVA_PYTHON (or the launch argument lava_python:=) at a Python that has "
+        "lava-nc")
 
 
 def bridge_command(model_base: str | Path, board_host: str = "",

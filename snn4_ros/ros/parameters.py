@@ -52,13 +52,16 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "source": Param(str, "synthetic", "source spec: synthetic[:SEED], camera[:SERIAL], or "
                         "a bag/recording path"),
         "encoding": Param(str, "evt3", "EventPacket encoding", choices=_ENCODINGS),
-        "event_message_time_threshold_us": Param(int, 2000, "close a packet after this much "
-                                                 "sensor time", (100, 1_000_000)),
+        "event_message_time_threshold": Param(float, 0.002, "close a packet after this much "
+                                              "sensor time (s)", (1e-4, 1.0)),
         "event_message_size_threshold": Param(int, 262144, "close a packet at this payload "
                                               "size (bytes)", (1024, 1 << 24)),
         "realtime": Param(bool, True, "pace to the wall clock"),
         "frame_id": Param(str, "event_camera", "header frame id"),
-        "topic": Param(str, "/event_camera/events", "output topic"),
+        "topic": Param(str, "events", "output topic (relative: remap events, or launch with "
+                       "camera_name:=)"),
+        "wait_for_subscriber": Param(bool, True, "start a recording or the synthetic scene "
+                                     "only once the events topic has a subscriber"),
     },
     "snn4_inference": {
         "model": Param(str, "hybridnet_gesture_synth", "shipped model name or checkpoint path"),
@@ -69,7 +72,7 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "rescale": Param(bool, True, "map other sensor sizes onto the model's"),
         "lava_timeout_s": Param(float, 2.0, "wait this long for the bridge's answer "
                                 "(backend lava)", (0.01, 60.0)),
-        "events_topic": Param(str, "/event_camera/events", "input EventPacket topic"),
+        "events_topic": Param(str, "events", "input EventPacket topic"),
         "queue_size": Param(int, 256, "packets buffered before the oldest is dropped",
                             (1, 100000)),
     },
@@ -82,7 +85,12 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "agree_window": Param(int, 0, "0: debounce in a row; N: debounce of the last N "
                               "decisions agree", (0, 200)),
         "rate_hz": Param(float, 50.0, "command rate", (1.0, 1000.0)),
-        "stamped": Param(bool, False, "publish geometry_msgs/TwistStamped"),
+        "stamped": Param(bool, True, "publish geometry_msgs/TwistStamped (Jazzy's "
+                         "diff_drive_controller; stamped with the events' time) instead of "
+                         "Twist"),
+        "frame_id": Param(str, "base_link", "TwistStamped header frame"),
+        "motion_enabled": Param(bool, True, "false: publish only zeros (simulated or recorded "
+                                "input without a second request for motion); read-only"),
         "cmd_vel_topic": Param(str, "cmd_vel", "output topic"),
     },
     "dashboard": {
@@ -92,7 +100,7 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "token_file": Param(str, "", "file holding the bearer token for mutating endpoints"),
         "freshness_s": Param(float, 2.5, "events must have arrived this recently for /readyz",
                              (0.1, 60.0)),
-        "estop_service": Param(str, "/gesture_controller/estop", "the controller's SetBool "
+        "estop_service": Param(str, "gesture_controller/estop", "the controller's SetBool "
                                "e-stop service"),
         "allowed_hosts": Param(str, "", "comma-separated DNS names the page may be reached by "
                                "besides IP addresses, localhost and this host's name "

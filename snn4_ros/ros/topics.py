@@ -15,12 +15,18 @@ from __future__ import annotations
 
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-EVENTS_TOPIC = "/event_camera/events"
-GESTURE_TOPIC = "/snn4/gesture"
-TRACKS_TOPIC = "/snn4/tracks"
-DEBUG_FRAME_TOPIC = "/snn4/debug/event_frame"
-LAVA_FRAMES_TOPIC = "/snn4/lava/frames"       # snn4_msgs/SpikeFrame: inference -> bridge
-LAVA_SPIKES_TOPIC = "/snn4/lava/spikes"       # snn4_msgs/SpikeFrame: bridge -> inference
+# Relative names: one pipeline lives in one namespace (ros2 launch namespace:=, snn4 up
+# --namespace; default snn4), so two pipelines side by side never see each other's topics.
+# ``events`` is remapped to the camera driver's topic (/<camera_name>/events) and
+# ``cmd_vel`` to where the robot wants it (a twist_mux input: config/twist_mux.yaml).
+EVENTS_TOPIC = "events"
+GESTURE_TOPIC = "gesture"
+TRACKS_TOPIC = "tracks"
+CMD_VEL_TOPIC = "cmd_vel"
+DEBUG_FRAME_TOPIC = "debug/event_frame"
+DEBUG_ATTENTION_TOPIC = "debug/attention"
+LAVA_FRAMES_TOPIC = "lava/frames"       # snn4_msgs/SpikeFrame: inference -> bridge
+LAVA_SPIKES_TOPIC = "lava/spikes"       # snn4_msgs/SpikeFrame: bridge -> inference
 
 
 def _qos(depth: int, reliable: bool) -> QoSProfile:

@@ -19,8 +19,15 @@ def cmd_up(args) -> int:
     from ...ros.description import check_overrides, load_graph
     from ...ros.parameters import parse_params
 
-    # the graph and every --param, checked before rclpy, torch or a model loads
-    overrides = check_overrides(load_graph(args.graph), parse_params(args.param or []))
+    # the graph, the params file and every --param, checked before rclpy, torch or a model
+    nodes = load_graph(args.graph)
+    overrides: dict = {}
+    if args.params_file:             # ros__parameters YAML (ros2 param dump, snn4 params)
+        from ...ros.description import load_ros_parameters
+        overrides = check_overrides(nodes, load_ros_parameters(args.params_file),
+                                    args.params_file)
+    for node, values in check_overrides(nodes, parse_params(args.param or [])).items():
+        overrides.setdefault(node, {}).update(values)
     from ...ros.graph import run_graph
     state = {"bins": 0, "events": 0}
 
@@ -56,13 +63,21 @@ def cmd_up(args) -> int:
             print(f"snn4 up: {exc}", file=sys.stderr)
             return 2
         print(f"snn4 up: dashboard on http://{host}:{port}/ (its own process)", flush=True)
+    ns = args.namespace.strip("/")
     print(f"snn4 up: event_source -> snn4_inference -> gesture_controller in one process "
-          f"(graph {args.graph}; Ctrl-C to stop)", flush=True)
+          f"(graph {args.graph}, namespace /{ns}; Ctrl-C to stop)", flush=True)
+    if args.simulated_motion:
+        print(f"snn4 up: --simulated-motion: simulated or recorded input may move a robot "
+              f"(/{ns}/cmd_vel)", flush=True)
+    elif not (args.source or "").startswith("camera"):
+        print("snn4 up: simulated or recorded input: cmd_vel stays zero (add "
+              "--simulated-motion to let it move a robot)", flush=True)
     from ...ros.lava_env import LavaEnvMissing
     try:
         summary = run_graph(args.source, args.duration, overrides, graph=args.graph,
                             report=report if not args.json else None,
-                            dashboard=bool(args.dashboard))
+                            dashboard=bool(args.dashboard), namespace=ns,
+                            simulated_motion=args.simulated_motion)
     except (LavaEnvMissing, FileNotFoundError) as exc:
         print(f"snn4 up: {exc}", file=sys.stderr)
         return 2
@@ -88,13 +103,47 @@ def parser_up(sub) -> None:
                    "recording PATH (snn4 sources lists them; default: the graph YAML's)")
     q.add_argument("--duration", type=float, help="seconds, then stop (default: until Ctrl-C)")
     q.add_argument("--graph", default="perception", help="config/<graph>.yaml or a path")
+    q.add_argument("--params-file", metavar="YAML",
+                   help="ros__parameters file applied on top of the graph's (ros2 param dump "
+                        "or snn4 params output)")
     q.add_argument("--param", action="append", metavar="NODE.NAME=VALUE",
                    help="override a node parameter, checked against what the node declares "
-                        "(repeatable; e.g. gesture_controller.max_linear=0.2)")
+                        "(repeatable, after --params-file; e.g. "
+                        "gesture_controller.max_linear=0.2)")
     q.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     q.add_argument("--dashboard", metavar="HOST:PORT",
                    help="serve the health/metrics endpoints and the live page (e.g. "
                         "127.0.0.1:8080; another address needs a token)")
     q.add_argument("--dashboard-token-file", metavar="FILE",
                    help="bearer token for the e-stop (else SNN4_DASHBOARD_TOKEN)")
+    q.add_argument("--namespace", default="snn4",
+                   help="namespace of the nodes and topics (as ros2 launch namespace:=)")
+    q.add_argument("--simulated-motion", action="store_true",
+                   help="let a synthetic or recorded source move a robot (the second switch; "
+                        "without it cmd_vel stays zero)")
     q.set_defaults(fn=cmd_up)
+
+
+def cmd_params(args) -> int:
+    import yaml
+
+    from ...ros.description import load_graph, ros_parameters
+
+    try:
+        nodes = load_graph(args.graph)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"snn4 params: {exc}", file=sys.stderr)
+        return 2
+    print(f"# snn4 params --graph {args.graph} --namespace {args.namespace!r}: the parameters "
+          "of config/<graph>.yaml as ros__parameters")
+    print(yaml.safe_dump(ros_parameters(nodes, args.namespace), sort_keys=False), end="")
+    return 0
+
+
+def parser_params(sub) -> None:
+    q = sub.add_parser("params", help="the graph's parameters as a ros__parameters YAML "
+                       "(for --params-file, ros2 launch ... params_file:=, ros2 param load)")
+    q.add_argument("--graph", default="perception", help="config/<graph>.yaml or a path")
+    q.add_argument("--namespace", default="snn4",
+                   help="namespace of the node names ('' for the root; '**' for any)")
+    q.set_defaults(fn=cmd_params)
