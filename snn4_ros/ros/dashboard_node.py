@@ -45,17 +45,29 @@ def read_token(path: str) -> str | None:
 
 
 def model_card_summary(name: str, preset: str | None) -> dict:
-    """Headline fields of the model card (when this machine has the checkpoint)."""
-    out = {"preset": preset, "name": name or None}
-    try:
-        from ..models.checkpoint import load_card
-        from ..models.zoo import find_model
+    """Headline fields of the model card (when this machine has the checkpoint). Read as
+    plain JSON where ``models.zoo`` looks (without importing ``snn4_ros.models``: that pulls
+    in torch, ~25 MB and seconds of start-up the dashboard's process does not need)."""
+    import json
+    import sys
+    from pathlib import Path
 
-        card = load_card(find_model(name))
-    except Exception:          # another machine's model: the preset is all we know
-        return out
-    out.update({k: card[k] for k in ("parameters", "classes", "created") if k in card})
-    out["metrics"] = card.get("metrics", {})
+    out = {"preset": preset, "name": name or None}
+    dirs = [Path(os.environ["SNN4_MODELS"])] if os.environ.get("SNN4_MODELS") else []
+    dirs += [Path(__file__).resolve().parents[2] / "models",
+             Path(sys.prefix) / "share" / "snn4_ros" / "models"]
+    p = Path(name) if name else None
+    cands = ([p.with_suffix(".json")] if p is not None else []) + \
+        ([d / f"{name}.json" for d in dirs] if name else [])
+    for c in cands:
+        try:
+            card = json.loads(c.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(card, dict):
+            out.update({k: card[k] for k in ("parameters", "classes", "created") if k in card})
+            out["metrics"] = card.get("metrics", {})
+            break
     return out
 
 
