@@ -90,6 +90,8 @@ class DecodeStats:
     truncated_bytes: int = 0
     bad_words: int = 0
     last_error: str = ""
+    # skipped packets by cause: unknown_encoding, invalid_geometry, truncated, corrupt, ...
+    skipped_by_cause: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -310,6 +312,15 @@ def encode_trigger(tr: np.ndarray, time_base: int) -> bytes:
 
 
 # --------------------------------------------------------------------------- stream objects
+class _GeometryDataError(CorruptDataError):
+    """A packet header with an impossible sensor size (0x0, > 65536)."""
+
+
+_SKIP_CAUSES = {UnknownEncodingError: "unknown_encoding", _GeometryDataError: "invalid_geometry",
+                TruncatedDataError: "truncated", CorruptDataError: "corrupt",
+                OutOfRangeError: "out_of_range", TimeOrderError: "time_order"}
+
+
 @dataclass
 class PacketDecoder:
     """Decodes a stream of packets from one sensor, keeping each encoding's state.
@@ -336,6 +347,8 @@ class PacketDecoder:
             if self.strict:
                 raise
             self.stats.skipped_packets += 1
+            cause = _SKIP_CAUSES.get(type(exc), "invalid")
+            self.stats.skipped_by_cause[cause] = self.stats.skipped_by_cause.get(cause, 0) + 1
             return EventArray(np.empty(0, EVENT_DTYPE), max(pkt.width, 1), max(pkt.height, 1))
 
     def _problem(self, exc: EventDataError, counter: str, n: int) -> None:
@@ -350,7 +363,7 @@ class PacketDecoder:
             raise UnknownEncodingError(
                 f"unknown encoding {enc!r} (known: {', '.join(ENCODINGS)})", where=where)
         if pkt.width <= 0 or pkt.height <= 0 or pkt.width > 65536 or pkt.height > 65536:
-            raise CorruptDataError(f"invalid sensor geometry {pkt.width}x{pkt.height}", where=where)
+            raise _GeometryDataError(f"invalid sensor geometry {pkt.width}x{pkt.height}", where=where)
         self.stats.packets += 1
         self._count_seq(int(pkt.seq))
         payload = pkt.payload()

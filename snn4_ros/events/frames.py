@@ -155,13 +155,24 @@ class FrameStream:
     def next_bin_end_ns(self) -> int | None:
         return None if self.t0_ns is None else self.t0_ns + self.bin_ns
 
+    @property
+    def latest_ns(self) -> int | None:
+        """Time of the latest event added."""
+        return self._latest_ns
+
     def add(self, ev: np.ndarray) -> None:
-        """Add time-sorted events (no frame is made here)."""
+        """Add time-sorted events (no frame is made here). Events that start before the
+        latest ones already pending are merged into time order (packets may overlap);
+        events of bins already made are the caller's to drop."""
         if len(ev) == 0:
             return
         if self.t0_ns is None:
             self.t0_ns = int(ev["t"][0]) // self.bin_ns * self.bin_ns
-        self._pending.append(ev)
+        if self._latest_ns is not None and int(ev["t"][0]) < self._latest_ns and self._pending:
+            merged = np.concatenate(self._pending + [ev])
+            self._pending = [merged[np.argsort(merged["t"], kind="stable")]]
+        else:
+            self._pending.append(ev)
         t_last = int(ev["t"][-1])
         self._latest_ns = t_last if self._latest_ns is None else max(self._latest_ns, t_last)
 

@@ -10,6 +10,13 @@ to sit behind twist_mux as a low-priority input (config/twist_mux.yaml).
 ``motion_enabled`` (read-only: set at start, never over the graph) is false when the events
 come from a simulated or recorded source and nobody asked for motion a second time: the
 node then computes its commands (diagnostics show what it would do) and publishes zeros.
+
+Two clocks, on purpose. The controller's own logic (debounce, hold, deadman) runs on the
+node clock, so with ``use_sim_time`` it follows a bag's ``/clock`` like the rest of the
+graph. A decision's age is the node clock minus the stamp of the packets it came from:
+decisions older than ``max_decision_age_s`` (a drained backlog) never move the robot. And a
+steady-clock watchdog zeroes the command when no fresh decision has arrived for
+``steady_deadman_s`` of real time -- a frozen ``/clock`` must not freeze a moving robot.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ class ControllerNode(Node):
             with open(cfg_file) as f:
                 cfg = yaml.safe_load(f) or {}
         for name, default in (("min_confidence", 0.8), ("deadman_s", 0.5), ("hold_s", 0.5),
-                              ("max_linear", 0.3), ("max_angular", 1.0)):
+                              ("max_linear", 0.3), ("max_angular", 1.0),
+                              ("max_decision_age_s", 0.5)):
             cfg.setdefault(name, declare(self, name, float(cfg.get(name, default)),
                                          f"controller {name}", 0.0, 100.0))
         cfg.setdefault("debounce", declare(self, "debounce", int(cfg.get("debounce", 3)),
@@ -52,6 +60,15 @@ class ControllerNode(Node):
                                                "0: debounce in a row; N: debounce of the last N "
                                                "decisions agree", 0, 200))
         self.ctrl = GestureController(ControllerConfig.from_dict(cfg))
+        from rclpy.clock import Clock, ClockType
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.steady_deadman_s = declare(self, "steady_deadman_s", float(cfg["deadman_s"]),
+                                        "zero when no fresh decision arrived for this long in "
+                                        "real (steady) time, whatever the node clock does",
+                                        0.01, 1e6)
+        self._last_fresh_steady: float | None = None
+        self.watchdog_zeros = 0
+        self._stopped = False
         rate = declare(self, "rate_hz", 50.0, "command rate", 1.0, 1000.0)
         self.stamped = declare(self, "stamped", True, "publish geometry_msgs/TwistStamped "
                                "(Jazzy's diff_drive_controller; stamped with the events' time) "
@@ -75,26 +92,38 @@ class ControllerNode(Node):
         self.nonzero = 0
         self.last = None
         self.create_timer(1.0 / rate, self._tick)
+        self.create_timer(1.0 / rate, self._tick, clock=self._steady)    # the watchdog's
         self.create_timer(1.0, self._diagnostics)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _age(self, stamp) -> float | None:
+        """Node clock minus a header stamp (None for an unstamped message)."""
+        ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        return None if ns == 0 else (self.get_clock().now().nanoseconds - ns) * 1e-9
 
     def _on_cls(self, msg) -> None:
         if not msg.results:
             self.ctrl.on_decision(self._now(), "", float("nan"))
             return
         top = max(msg.results, key=lambda r: r.score)
+        refused = self.ctrl.stale_decisions
         self.ctrl.on_decision(self._now(), top.class_id, float(top.score),
-                              [float(r.score) for r in msg.results])
+                              [float(r.score) for r in msg.results], age_s=self._age(
+                                  msg.header.stamp))
+        if self.ctrl.stale_decisions == refused:
+            self._last_fresh_steady = self._steady.now().nanoseconds * 1e-9
         self.last_stamp = msg.header.stamp
         self._tick()                     # act on a new decision at once, not at the next tick
 
     def _on_det(self, msg) -> None:
+        age = self._age(msg.header.stamp)
         for d in msg.detections:
             if d.results:
                 self.ctrl.on_track(self._now(), d.bbox.center.position.x,
-                                   d.bbox.center.position.y, float(d.results[0].hypothesis.score))
+                                   d.bbox.center.position.y, float(d.results[0].hypothesis.score),
+                                   age_s=age)
 
     def _on_estop(self, req, resp):
         self.ctrl.set_estop(req.data)
@@ -104,10 +133,22 @@ class ControllerNode(Node):
         self.get_logger().warn(resp.message)
         return resp
 
+    def watchdog_expired(self) -> bool:
+        """No fresh decision for ``steady_deadman_s`` of real time (or none yet)."""
+        last = self._last_fresh_steady
+        return last is None or \
+            self._steady.now().nanoseconds * 1e-9 - last > self.steady_deadman_s
+
     def _tick(self) -> None:
+        if self._stopped:                # the shutdown zero is the last word on cmd_vel
+            return
         cmd = self.ctrl.command(self._now())
         if not self.motion_enabled and not cmd.is_zero:
             cmd = dataclasses.replace(cmd, linear=0.0, angular=0.0, state="motion_disabled")
+        if not cmd.is_zero and self.watchdog_expired():
+            from ..runtime.control import Command
+            self.watchdog_zeros += 1
+            cmd = Command(0.0, 0.0, "stale", None)
         self._send(cmd.linear, cmd.angular)
         self.nonzero += not cmd.is_zero
         self.last = cmd
@@ -120,11 +161,16 @@ class ControllerNode(Node):
         level = {"fault": S.ERROR, "stale": S.STALE, "estop": S.WARN,
                  "motion_disabled": S.WARN}.get(state, S.OK)
         publish_diagnostics(self, self.diag_pub, [diagnostic(
-            self, "controller", level[0], self.ctrl.fault or state,
+            self, "controller", level[0], self.ctrl.fault or (
+                f"stale: {self.ctrl.last_refusal}" if state == "stale" and self.ctrl.last_refusal
+                else state),
             {"state": state, "action": c.action if c else None, "estop": self.ctrl.estop,
              "linear": c.linear if c else 0.0, "angular": c.angular if c else 0.0,
              "motion_enabled": self.motion_enabled,
-             "nonzero_commands": self.nonzero})])
+             "nonzero_commands": self.nonzero,
+             "stale_decisions": self.ctrl.stale_decisions,
+             "last_refusal": self.ctrl.last_refusal or "",
+             "clock_resets": self.ctrl.clock_resets, "watchdog_zeros": self.watchdog_zeros})])
 
     def _send(self, linear: float, angular: float) -> None:
         from geometry_msgs.msg import Twist, TwistStamped
@@ -144,6 +190,7 @@ class ControllerNode(Node):
         writer destroyed right after publishing can take its last sample with it."""
         from rclpy.duration import Duration
 
+        self._stopped = True
         self._send(0.0, 0.0)
         self.pub.wait_for_all_acked(Duration(seconds=0.5))
 

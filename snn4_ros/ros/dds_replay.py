@@ -90,7 +90,9 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
                             "max_angular", "debounce", "agree_window")}
     ctrl = ControllerNode(context=ctx, namespace=REPLAY_NS, parameter_overrides=sim + [
         Parameter(k, value=float(v) if k not in ("debounce", "agree_window") else int(v))
-        for k, v in ctrl_params.items()] + [Parameter("rate_hz", value=float(opts.tick_hz))])
+        for k, v in ctrl_params.items()] + [Parameter("rate_hz", value=float(opts.tick_hz)),
+                                            # offline: nothing moves; the replay's clock rules
+                                            Parameter("steady_deadman_s", value=1e6)])
     classes = list(inf.net.cfg.classes)
     trace = ReplayTrace(str(path), classes, mode="via-ros", model=model_facts(inf.net, inf.card))
     rec = TraceRecorder(trace)

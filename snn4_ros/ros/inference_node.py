@@ -22,7 +22,7 @@ from ..events import Packet
 from ..events.frames import model_to_sensor, target_extent
 from ..models import checkpoint
 from ..models.zoo import find_model
-from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline
+from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline, PipelineLimits
 from .common import declare, diagnostic, publish_diagnostics
 from .topics import (DEBUG_ATTENTION_TOPIC, DEBUG_FRAME_TOPIC, EVENTS_SUB_QOS, EVENTS_TOPIC,
                      GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC)
@@ -61,8 +61,22 @@ class InferenceNode(Node):
             remote = self.lava = LavaClient(self, net.feature_shape(), declare(
                 self, "lava_timeout_s", 2.0, "wait this long for the bridge's answer", 0.01,
                 60.0))
+        limits = PipelineLimits(
+            max_packet_span_s=declare(self, "max_packet_span_s", 1.0, "reject a packet whose "
+                                      "events span longer than this (seconds)", 0.001, 3600.0),
+            max_bins_per_packet=declare(self, "max_bins_per_packet", 64, "most time bins "
+                                        "stepped for one packet", 1, 100000),
+            confirm_packets=declare(self, "confirm_packets", 3, "consecutive packets that "
+                                    "confirm a new timeline or sensor size", 1, 1000))
+        self.max_packet_bytes = declare(self, "max_packet_bytes", 4 << 20, "reject (count) "
+                                        "packets with a larger payload", 1024, 1 << 31)
+        self.max_queue_bytes = declare(self, "max_queue_bytes", 64 << 20, "payload bytes "
+                                       "buffered before the oldest packet is dropped",
+                                       1 << 16, 1 << 34)
+        self.stall_s = declare(self, "worker_stall_s", 2.0, "a worker busy this long on one "
+                               "packet is reported as stuck (ERROR)", 0.1, 600.0)
         self.pipeline = PerceptionPipeline(net, self.device, rescale=self.rescale,
-                                           backbone=remote)
+                                           backbone=remote, limits=limits)
         self.net = self.pipeline.net
         self.pipeline.warm_up()
         self.sub = self.create_subscription(EventPacket, declare(
@@ -88,11 +102,20 @@ class InferenceNode(Node):
         self.worker = BoundedWorker(
             lambda item: self._process(item[1], item[0]), self.queue_size,
             on_error=lambda e: self.get_logger().error(f"packet processing failed: {e}"),
-            name="snn4_inference")
+            name="snn4_inference", max_bytes=self.max_queue_bytes,
+            size_of=lambda item: len(item[1].events))
+        self.oversized = 0
+        self._bad_seen = (0, 0)                  # (bad inputs, errors) at the last report
+        self._last_bad_wall = self._last_error_wall = -1e9
         self.create_timer(1.0, self._diagnostics)
 
     def destroy_node(self):
-        self.worker.stop()
+        """Stop the worker and wait for it: a thread still inside torch when the
+        interpreter exits aborts the process (``terminate called without an active
+        exception``). The per-packet bin cap bounds how long the wait can be."""
+        self.worker.stop(timeout_s=10.0, clear=True)
+        if self.worker.thread.is_alive():
+            self.get_logger().error("inference worker did not stop within 10 s")
         return super().destroy_node()
 
     # the worker's counters, under the names diagnostics, the graph and the replay read
@@ -112,7 +135,11 @@ class InferenceNode(Node):
     stream_geometry = property(lambda self: self.pipeline.stream_geometry)
 
     def _on_packet(self, msg) -> None:
-        """DDS callback: enqueue only (``BoundedWorker``)."""
+        """DDS callback: enqueue only (``BoundedWorker``, bounded in packets and bytes). A
+        payload above ``max_packet_bytes`` is rejected here, counted, never queued."""
+        if len(msg.events) > self.max_packet_bytes:
+            self.oversized += 1
+            return
         self.last_packet_wall = time.monotonic()
         self.worker.put((time.perf_counter(), msg))
 
@@ -175,16 +202,52 @@ class InferenceNode(Node):
         arr.detections = [det]
         self.pub_det.publish(arr)
 
+    def rejections(self) -> dict[str, int]:
+        """Every input rejected, by cause: the decoder's, the pipeline's and this node's.
+        Published in /diagnostics as ``rejected_<cause>`` (the dashboard's /metrics reads
+        them from there)."""
+        st = self.decoder.stats
+        out = {f"decode_{k}": v for k, v in st.skipped_by_cause.items()}
+        out.update(self.pipeline.rejected)
+        out.update(oversized=self.oversized, queue_full=self.dropped,
+                   processing_error=self.errors, out_of_range_events=st.out_of_range,
+                   truncated_bytes=st.truncated_bytes, bad_words=st.bad_words,
+                   late_events=self.pipeline.late_events)
+        return {k: int(v) for k, v in out.items()}
+
+    def worker_state(self) -> tuple[bool, float]:
+        """(worker thread alive, seconds it has been busy on the current packet)."""
+        busy = self.worker.busy_since
+        return self.worker.thread.is_alive(), (0.0 if busy is None else time.monotonic() - busy)
+
     def _diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticStatus as S
 
         st = self.decoder.stats
-        stale = self.last_packet_wall is None or time.monotonic() - self.last_packet_wall > 1.0
-        bad = st.skipped_packets + st.out_of_range + st.truncated_bytes + self.geometry_errors \
-            + st.time_regressions + self.time_jumps + self.dropped + self.errors
-        level = S.STALE if stale else (S.ERROR if self.errors else
-                                       S.WARN if bad or st.seq_gaps else S.OK)
-        msg = "no event packets" if stale else ("bad input counted" if bad else "running")
+        now = time.monotonic()
+        rej = self.rejections()
+        bad = sum(v for k, v in rej.items() if k != "processing_error") \
+            + st.time_regressions + st.seq_resets
+        # a level reflects what happens now: the last 10 s, not the node's whole life
+        if bad > self._bad_seen[0]:
+            self._last_bad_wall = now
+        if self.errors > self._bad_seen[1]:
+            self._last_error_wall = now
+        self._bad_seen = (bad, self.errors)
+        alive, busy_s = self.worker_state()
+        stale = self.last_packet_wall is None or now - self.last_packet_wall > 1.0
+        if not alive:
+            level, msg = S.ERROR, "inference worker thread died"
+        elif busy_s > self.stall_s:
+            level, msg = S.ERROR, f"inference worker stuck on one packet for {busy_s:.1f} s"
+        elif stale:
+            level, msg = S.STALE, "no event packets"
+        elif now - self._last_error_wall < 10.0:
+            level, msg = S.ERROR, f"processing errors: {self.last_exception}"
+        elif now - self._last_bad_wall < 10.0:
+            level, msg = S.WARN, "bad input rejected (counted by cause)"
+        else:
+            level, msg = S.OK, "running"
         lat = np.percentile(self.lat_ms, [50, 99]) if self.lat_ms else (float("nan"),) * 2
         self.lat_ms = self.lat_ms[-1000:]
         recent, self._lat_new = self._lat_new, []
@@ -200,12 +263,21 @@ class InferenceNode(Node):
              "backend": f"{self.backend}:{self.device}" if self.backend == "torch"
              else "lava:bridge",
              "model_geometry": "{}x{}".format(*self.pipeline.model_geometry),
+             "stream_geometry": "{}x{}".format(*self.stream_geometry)
+             if self.stream_geometry else "none",
              "bins": self.bins, "events": st.events, "packets": st.packets,
-             "seq_gaps": st.seq_gaps, "skipped_packets": st.skipped_packets,
+             "seq_gaps": st.seq_gaps, "seq_resets": st.seq_resets,
+             "skipped_packets": st.skipped_packets,
              "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
+             "geometry_changes": self.pipeline.geometry_changes,
              "dropped_packets": self.dropped, "queue": len(self.worker),
-             "processing_errors": self.errors,
+             "queue_bytes": self.worker.bytes, "processing_errors": self.errors,
+             "worker_alive": alive, "worker_busy_s": f"{busy_s:.2f}",
              "time_regressions": st.time_regressions, "last_error": st.last_error,
+             **{f"rejected_{k}": v for k, v in sorted(rej.items())},
+             "rejected_total": sum(v for k, v in rej.items()
+                                   if k not in ("out_of_range_events", "truncated_bytes",
+                                                "bad_words", "late_events")),
              "latency_p50_ms": f"{lat[0]:.2f}", "latency_p99_ms": f"{lat[1]:.2f}",
              # every packet -> decision latency since the last message (histograms downstream)
              "latency_ms_recent": ";".join(f"{v:.3f}" for v in recent[-200:]),

@@ -15,17 +15,24 @@ too (``hw/snn4_lava/bridge.py``).
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Callable
 
 
 class BoundedWorker:
     def __init__(self, handle: Callable[[object], None], maxlen: int,
-                 on_error: Callable[[str], None] | None = None, name: str = "worker"):
+                 on_error: Callable[[str], None] | None = None, name: str = "worker",
+                 max_bytes: int | None = None, size_of: Callable[[object], int] | None = None):
+        """``max_bytes`` with ``size_of(item)`` also bounds the queue in bytes (a few huge
+        messages must not hold what ``maxlen`` small ones would)."""
         if maxlen < 1:
             raise ValueError(f"queue bound {maxlen}: at least 1")
         self.handle, self.on_error = handle, on_error
-        self.queue: deque = deque(maxlen=maxlen)
+        self.maxlen, self.max_bytes, self.size_of = maxlen, max_bytes, size_of
+        self.queue: deque = deque()
+        self.bytes = 0
+        self.busy_since: float | None = None    # liveness: when the item in hand was taken
         self.cv = threading.Condition()
         self.stopping = False
         self.dropped = self.errors = 0
@@ -36,13 +43,19 @@ class BoundedWorker:
 
     def put(self, item) -> bool:
         """Enqueue (never blocks); False when the oldest item had to be dropped for it."""
+        size = self.size_of(item) if self.size_of is not None else 0
+        dropped = False
         with self.cv:
-            full = len(self.queue) == self.queue.maxlen
-            if full:
+            self.queue.append((item, size))
+            self.bytes += size
+            while len(self.queue) > self.maxlen or (
+                    self.max_bytes is not None and self.bytes > self.max_bytes
+                    and len(self.queue) > 1):
+                self.bytes -= self.queue.popleft()[1]
                 self.dropped += 1
-            self.queue.append(item)
+                dropped = True
             self.cv.notify()
-        return not full
+        return not dropped
 
     def __len__(self) -> int:
         return len(self.queue)
@@ -54,7 +67,9 @@ class BoundedWorker:
                     self.cv.wait(0.1)
                 if self.stopping:
                     return
-                item = self.queue.popleft()
+                item, size = self.queue.popleft()
+                self.bytes -= size
+            self.busy_since = time.monotonic()
             try:
                 self.handle(item)
             except Exception as exc:              # counted and reported; keep running
@@ -62,12 +77,18 @@ class BoundedWorker:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if self.on_error is not None:
                     self.on_error(self.last_error)
+            finally:
+                self.busy_since = None
             self.processed += 1
 
-    def stop(self, timeout_s: float = 2.0) -> None:
-        """Stop after the item in hand (the rest of the queue is left); waits for the thread."""
+    def stop(self, timeout_s: float = 2.0, clear: bool = False) -> None:
+        """Stop after the item in hand (the rest of the queue is left, or dropped with
+        ``clear``); waits for the thread."""
         with self.cv:
             self.stopping = True
+            if clear:
+                self.queue.clear()
+                self.bytes = 0
             self.cv.notify_all()
         if threading.current_thread() is not self.thread:
             self.thread.join(timeout=timeout_s)

@@ -9,7 +9,8 @@ call this, so they compute exactly the same thing.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -54,6 +55,45 @@ class GeometryError(UserError):
     """A packet whose sensor size the pipeline cannot use (counted, never fatal)."""
 
 
+@dataclass(frozen=True)
+class PipelineLimits:
+    """What one packet may ask of the pipeline, whoever sent it.
+
+    A packet's whole time span is checked before any bin is made: one packet with events at
+    t and t + 1 h once made a live node step through 90,000 bins (30 GiB asked for, the
+    worker stalled for good). A new timeline (camera restart, bag loop) or a new sensor
+    size is believed only when ``confirm_packets`` consecutive valid packets agree, so a
+    single lying packet cannot restart the stream or lock the real camera out; the packets
+    of a confirmed change are kept and used, not lost.
+    """
+
+    max_packet_span_s: float = 1.0        # events of one packet span at most this
+    max_bins_per_packet: int = 64         # bins stepped for one packet (a safety cap)
+    confirm_packets: int = 3              # agreeing packets that confirm a new timeline/size
+
+    def __post_init__(self):
+        if not self.max_packet_span_s > 0 or self.max_bins_per_packet < 1 \
+                or self.confirm_packets < 1:
+            raise ValueError(f"invalid pipeline limits {self}")
+
+
+# rejection causes, as counted in ``PerceptionPipeline.rejected`` (names the diagnostics
+# and the dashboard's /metrics expose as rejected_<cause>)
+REJECT_SPAN = "time_span"          # events of one packet span more than max_packet_span_s
+REJECT_JUMP = "time_jump"          # far from the stream's time, not (yet) confirmed
+REJECT_GEOMETRY = "geometry"       # a sensor size other than the stream's, not confirmed
+REJECT_BINS = "bins_capped"        # bins dropped by the per-packet cap (a safety net)
+
+
+@dataclass
+class _Candidate:
+    """Packets that disagree with the stream in the same way (a new timeline or size)."""
+
+    key: tuple
+    packets: list = field(default_factory=list)     # (events, geometry) kept until confirmed
+    t_end: int = 0
+
+
 class PerceptionPipeline:
     """EventPackets in, one ``BinResult`` per closed time bin out: decoder, geometry check and
     rescaling, windowing into the model's frames and the streaming HybridNet, with their
@@ -62,7 +102,7 @@ class PerceptionPipeline:
     node, ``snn4 demo`` and both replays compute exactly the same decisions."""
 
     def __init__(self, net: HybridNet, device: str = "cpu", rescale: bool = True,
-                 strict: bool = False, backbone=None):
+                 strict: bool = False, backbone=None, limits: PipelineLimits | None = None):
         """``backbone(frame [1, C, H, W], stamp_ns) -> (last-stage spikes, layer counts)``
         replaces the local spiking backbone (the Lava bridge for ``backend:=lava``)."""
         self.net = net.to(device).eval()
@@ -75,9 +115,15 @@ class PerceptionPipeline:
         self.max_gap_ns = net.cfg.window * net.cfg.bin_us * 1000
         self.decoder = PacketDecoder(strict=strict)
         self.frames = FrameStream(self.cfg, *self.model_geometry)
+        self.limits = limits or PipelineLimits()
+        self.max_span_ns = int(self.limits.max_packet_span_s * 1e9)
         self.stream_geometry: tuple[int, int] | None = None
         self.geometry_errors = 0
+        self.geometry_changes = 0
         self.time_jumps = 0
+        self.late_events = 0            # events for bins already closed (dropped, counted)
+        self.rejected: Counter = Counter()   # packets (bins for bins_capped) by cause
+        self._candidate: _Candidate | None = None
         self.bins = 0
         self.timing = (0.0, 0.0)        # seconds of the last packet: (decode, windowing)
 
@@ -93,43 +139,103 @@ class PerceptionPipeline:
                                          device=self.device))
             self.runner.reset()
 
-    def _check_geometry(self, pkt: Packet) -> tuple[int, int]:
+    def _restart(self) -> None:
+        self.frames = FrameStream(self.cfg, *self.model_geometry)
+        self.runner.reset()
+
+    def _confirm(self, key: tuple, ev: np.ndarray, geom: tuple[int, int]) -> list | None:
+        """Count a packet towards a change of timeline or size; the agreeing packets once
+        ``confirm_packets`` of them in a row agree, else None (the packet is held)."""
+        c = self._candidate
+        t0 = int(ev["t"][0])
+        same = (c is not None and c.key[0] == key[0] and c.key[1] == key[1]
+                and (key[0] != "time" or 0 <= t0 - c.t_end <= self.max_gap_ns))
+        if not same:
+            c = self._candidate = _Candidate(key)
+        c.packets.append((ev, geom))
+        c.t_end = int(ev["t"][-1])
+        if len(c.packets) < self.limits.confirm_packets:
+            return None
+        self._candidate = None
+        return c.packets
+
+    def _reject(self, cause: str, prev_t: int | None) -> list:
+        self.rejected[cause] += 1
+        self.decoder.last_t = prev_t       # the stream's time is the valid packets' time
+        return []
+
+    def process(self, pkt: Packet) -> list[BinResult]:
+        """Outputs for every time bin this packet closes (often none, sometimes several).
+
+        Order matters: decode (the decoder validates encoding, size and payload), then the
+        geometry (learnt only from a packet with events), then the packet's whole time span
+        and its distance from the stream's time -- all before any bin is made.
+        """
+        t_dec = time.perf_counter()
+        prev_t = self.decoder.last_t
+        ea = self.decoder.decode(pkt, where=f"seq={pkt.seq}")
+        t_win = time.perf_counter()
+        self.timing = (t_win - t_dec, 0.0)
+        if not len(ea):
+            return []
         geom = (int(pkt.width), int(pkt.height))
+        ev = ea.events
+        span = int(ev["t"][-1]) - int(ev["t"][0])
+        if span > self.max_span_ns:
+            return self._reject(REJECT_SPAN, prev_t)
         if self.stream_geometry is None:
             if geom != self.model_geometry and not self.rescale:
+                self.geometry_errors += 1
+                self.rejected[REJECT_GEOMETRY] += 1
                 raise GeometryError(f"packets are {geom[0]}x{geom[1]}, the model expects "
                                     f"{self.model_geometry[0]}x{self.model_geometry[1]} and "
                                     "rescaling is off")
             self.stream_geometry = geom
-        elif geom != self.stream_geometry:
-            raise GeometryError(f"packet seq={pkt.seq} is {geom[0]}x{geom[1]}, the stream "
-                                f"started as {self.stream_geometry[0]}x"
-                                f"{self.stream_geometry[1]}")
-        return geom
+        batch = [(ev, geom)]
+        if geom != self.stream_geometry:
+            agreed = self._confirm(("geometry", geom), ev, geom)
+            if agreed is None:
+                self.geometry_errors += 1
+                self._reject(REJECT_GEOMETRY, prev_t)
+                raise GeometryError(f"packet seq={pkt.seq} is {geom[0]}x{geom[1]}, the stream "
+                                    f"is {self.stream_geometry[0]}x"
+                                    f"{self.stream_geometry[1]}")
+            self.geometry_changes += 1          # a camera restart with another sensor
+            self.stream_geometry = geom
+            self._restart()
+            batch = agreed
+        else:
+            latest = self.frames.latest_ns
+            t0 = int(ev["t"][0])
+            if latest is not None and (t0 - latest > self.max_gap_ns
+                                       or t0 < self.frames.t0_ns - self.max_gap_ns):
+                # time leapt ahead or went back by more than a window: a camera restart, a
+                # bag loop -- or one lying packet. Believed once confirmed, then a restart
+                # instead of stepping through hundreds of empty bins
+                agreed = self._confirm(("time", geom), ev, geom)
+                if agreed is None:
+                    return self._reject(REJECT_JUMP, prev_t)
+                self.time_jumps += 1
+                self._restart()
+                batch = agreed
+            elif self._candidate is not None:
+                self._candidate = None          # the stream went on: the candidate was noise
+        out: list[BinResult] = []
+        for ev_i, geom_i in batch:
+            out.extend(self._bins(rescale_events(ev_i, geom_i, self.model_geometry), pkt))
+        self.timing = (t_win - t_dec, time.perf_counter() - t_win
+                       - sum(r.snn_s + r.head_s for r in out))
+        return out
 
-    def process(self, pkt: Packet) -> list[BinResult]:
-        """Outputs for every time bin this packet closes (often none, sometimes several)."""
-        try:
-            geom = self._check_geometry(pkt)
-        except GeometryError:
-            self.geometry_errors += 1
-            raise
-        t_dec = time.perf_counter()
-        ea = self.decoder.decode(pkt, where=f"seq={pkt.seq}")
-        t_win = time.perf_counter()
-        ev = rescale_events(ea.events, geom, self.model_geometry)
+    def _bins(self, ev: np.ndarray, pkt: Packet) -> list[BinResult]:
         t0 = self.frames.t0_ns
-        if len(ev) and t0 is not None and (int(ev["t"][0]) < t0
-                                           or int(ev["t"][0]) - t0 > self.max_gap_ns):
-            # time went back, or leapt ahead by more than a window (a camera restart, a
-            # roll-over): restart instead of stepping through hundreds of empty bins
-            self.time_jumps += 1
-            self.frames = FrameStream(self.cfg, *self.model_geometry)
-            self.runner.reset()
-        frames, _ = self.frames.push(ev)
-        self.timing = (t_win - t_dec, time.perf_counter() - t_win)
+        if t0 is not None and len(ev) and int(ev["t"][0]) < t0:
+            late = int(np.searchsorted(ev["t"], t0))     # for bins already stepped
+            self.late_events += late
+            ev = ev[late:]
+        self.frames.add(ev)
         out = []
-        for f in frames:
+        for f, _ in self.frames.bins(max_bins=self.limits.max_bins_per_packet):
             x = torch.from_numpy(f[None]).to(self.device)
             if self.remote_backbone is None:
                 o = self.runner.step(x)
@@ -141,4 +247,7 @@ class PerceptionPipeline:
                 o = self.runner.heads_step(spikes.to(self.device), counts)
                 out.append(BinResult(f, o, t1 - t0, time.perf_counter() - t1))
             self.bins += 1
+        dropped = self.frames.skip_to(self.frames.latest_ns)
+        if dropped:
+            self.rejected[REJECT_BINS] += dropped
         return out
