@@ -412,6 +412,15 @@ class PacketDecoder:
         self.stats.triggers += len(triggers)
         return EventArray(ev, int(pkt.width), int(pkt.height), triggers)
 
+    def snapshot(self) -> tuple:
+        """The stream state (not the stats): what a caller restores when it rejects a
+        packet after decoding it, so that a rejected packet leaves no trace on the stream
+        -- random evt3 words can otherwise add a 24-bit roll-over to every later time."""
+        return (self._evt3, self._cmp, self._last_seq, self._last_t)
+
+    def restore(self, snap: tuple) -> None:
+        self._evt3, self._cmp, self._last_seq, self._last_t = snap
+
     MAX_SEQ_GAP = 100_000        # more missing packets than this in one step is not a gap
 
     def _count_seq(self, seq: int) -> None:

@@ -82,6 +82,7 @@ class PipelineLimits:
 REJECT_SPAN = "time_span"          # events of one packet span more than max_packet_span_s
 REJECT_JUMP = "time_jump"          # far from the stream's time, not (yet) confirmed
 REJECT_GEOMETRY = "geometry"       # a sensor size other than the stream's, not confirmed
+REJECT_CORRUPT = "corrupt_words"   # words with codes invalid in the encoding (not a sensor)
 REJECT_BINS = "bins_capped"        # bins dropped by the per-packet cap (a safety net)
 
 
@@ -159,9 +160,9 @@ class PerceptionPipeline:
         self._candidate = None
         return c.packets
 
-    def _reject(self, cause: str, prev_t: int | None) -> list:
+    def _reject(self, cause: str, snap: tuple) -> list:
         self.rejected[cause] += 1
-        self.decoder.last_t = prev_t       # the stream's time is the valid packets' time
+        self.decoder.restore(snap)      # a rejected packet leaves no trace on the stream
         return []
 
     def process(self, pkt: Packet) -> list[BinResult]:
@@ -172,17 +173,25 @@ class PerceptionPipeline:
         and its distance from the stream's time -- all before any bin is made.
         """
         t_dec = time.perf_counter()
-        prev_t = self.decoder.last_t
+        snap = self.decoder.snapshot()
+        st = self.decoder.stats
+        bad_words, out_of_range = st.bad_words, st.out_of_range
         ea = self.decoder.decode(pkt, where=f"seq={pkt.seq}")
         t_win = time.perf_counter()
         self.timing = (t_win - t_dec, 0.0)
+        if st.bad_words > bad_words:
+            # a sensor never sends invalid codes: random bytes, and their TIME_HIGH words
+            # would shift every later time of a stateful (evt3) stream
+            return self._reject(REJECT_CORRUPT, snap)
         if not len(ea):
+            if st.out_of_range > out_of_range:
+                self.decoder.restore(snap)     # nothing usable: no trace on the stream
             return []
         geom = (int(pkt.width), int(pkt.height))
         ev = ea.events
         span = int(ev["t"][-1]) - int(ev["t"][0])
         if span > self.max_span_ns:
-            return self._reject(REJECT_SPAN, prev_t)
+            return self._reject(REJECT_SPAN, snap)
         if self.stream_geometry is None:
             if geom != self.model_geometry and not self.rescale:
                 self.geometry_errors += 1
@@ -196,7 +205,7 @@ class PerceptionPipeline:
             agreed = self._confirm(("geometry", geom), ev, geom)
             if agreed is None:
                 self.geometry_errors += 1
-                self._reject(REJECT_GEOMETRY, prev_t)
+                self._reject(REJECT_GEOMETRY, snap)
                 raise GeometryError(f"packet seq={pkt.seq} is {geom[0]}x{geom[1]}, the stream "
                                     f"is {self.stream_geometry[0]}x"
                                     f"{self.stream_geometry[1]}")
@@ -214,7 +223,7 @@ class PerceptionPipeline:
                 # instead of stepping through hundreds of empty bins
                 agreed = self._confirm(("time", geom), ev, geom)
                 if agreed is None:
-                    return self._reject(REJECT_JUMP, prev_t)
+                    return self._reject(REJECT_JUMP, snap)
                 self.time_jumps += 1
                 self._restart()
                 batch = agreed

@@ -1,0 +1,148 @@
+"""Fault injection and hostile input for the running graph, over real DDS.
+
+Used by the reliability tests and by ``bench/reliability.py`` (which prints the README's
+reliability table): malformed EventPackets by kind, node processes to kill, stall and
+restart, and a ``cmd_vel`` watcher that measures the time from a fault to the first zero.
+Nothing here is a mock: the packets go over DDS to the real nodes, the processes are the
+real console scripts.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..events import PacketEncoder, make_events
+
+# what a hostile neighbour on the events topic sends (issue 17's attack list)
+HOSTILE_KINDS = ("random_encoding", "random_bytes_evt3", "random_bytes_libcaer",
+                 "lying_geometry", "zero_geometry", "lying_seq", "lying_time_base",
+                 "long_span", "truncated", "oversized", "empty")
+
+
+def _msg(encoding="evt3", width=128, height=128, payload=b"", seq=0, time_base=0,
+         stamp_ns: int | None = None):
+    from event_camera_msgs.msg import EventPacket
+
+    m = EventPacket()
+    now = time.time_ns() if stamp_ns is None else stamp_ns
+    m.header.stamp.sec, m.header.stamp.nanosec = now // 10**9, now % 10**9
+    m.encoding, m.width, m.height = encoding, int(width), int(height)
+    m.seq, m.time_base = int(seq), int(time_base)
+    m.events = array.array("B", bytes(payload))
+    return m
+
+
+def hostile_packet(kind: str, rng: np.random.Generator, oversized_bytes: int = 24 << 20):
+    """One malformed ``event_camera_msgs/EventPacket`` of the given kind."""
+    junk = rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    ev = make_events(np.arange(0, 2_000_000, 20_000), rng.integers(0, 128, 100),
+                     rng.integers(0, 128, 100), rng.integers(0, 2, 100))
+    mono = PacketEncoder("mono", 128, 128).encode(ev)
+    if kind == "random_encoding":
+        enc = rng.choice(["evt4", "", "EVT3", "libcaer_cmp2", "\u2603", "x" * 200])
+        return _msg(str(enc), payload=junk)
+    if kind == "random_bytes_evt3":
+        return _msg("evt3", payload=junk, seq=int(rng.integers(0, 2**63)))
+    if kind == "random_bytes_libcaer":
+        return _msg("libcaer", payload=junk, time_base=int(rng.integers(0, 2**63)))
+    if kind == "lying_geometry":
+        w, h = [(65536, 1), (1, 1), (346, 260), (4096, 4096)][int(rng.integers(0, 4))]
+        return _msg("mono", w, h, mono.payload().tobytes(), time_base=mono.time_base)
+    if kind == "zero_geometry":
+        return _msg("evt3", 0, 0, b"")
+    if kind == "lying_seq":
+        return _msg("mono", payload=mono.payload().tobytes(), seq=2**64 - 1,
+                    time_base=mono.time_base)
+    if kind == "lying_time_base":
+        return _msg("mono", payload=mono.payload().tobytes(),
+                    time_base=int(rng.integers(2**40, 2**62)))
+    if kind == "long_span":          # a valid evt3 packet with events at t and t + 1 h
+        far = PacketEncoder("evt3", 128, 128).encode(
+            make_events([0, 3600 * 10**9], [1, 2], [1, 2], [0, 1]))
+        return _msg("evt3", payload=far.payload().tobytes())
+    if kind == "truncated":
+        return _msg("mono", payload=mono.payload().tobytes()[:-3], time_base=mono.time_base)
+    if kind == "oversized":
+        return _msg("evt3", payload=bytes(oversized_bytes))
+    if kind == "empty":
+        from event_camera_msgs.msg import EventPacket
+        return EventPacket()
+    raise ValueError(f"unknown hostile kind {kind!r}")
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory of a process (this one by default), MB."""
+    with open(f"/proc/{pid or 'self'}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class CmdWatch:
+    """Every ``cmd_vel`` Twist with its arrival time (monotonic)."""
+
+    cmds: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, node, topic: str = "cmd_vel") -> "CmdWatch":
+        from geometry_msgs.msg import Twist
+
+        node.create_subscription(Twist, topic, self._on, 100)
+        return self
+
+    def _on(self, m) -> None:
+        with self.lock:
+            self.cmds.append((time.monotonic(), m.linear.x, m.angular.z))
+
+    def last(self):
+        with self.lock:
+            return self.cmds[-1] if self.cmds else None
+
+    def moving(self) -> bool:
+        c = self.last()
+        return c is not None and (c[1] != 0.0 or c[2] != 0.0)
+
+    def time_to_zero(self, t_fault: float) -> float | None:
+        """Seconds from the fault to the first zero command after it (None: none yet)."""
+        with self.lock:
+            for t, lin, ang in self.cmds:
+                if t >= t_fault and lin == 0.0 and ang == 0.0:
+                    return t - t_fault
+        return None
+
+    def nonzero_after(self, t: float) -> int:
+        with self.lock:
+            return sum(1 for c in self.cmds if c[0] > t and (c[1] or c[2]))
+
+
+def node_process(executable: str, params: dict | None = None, env: dict | None = None
+                 ) -> subprocess.Popen:
+    """A node as its own process: the installed console script, ``--ros-args -p``."""
+    exe = Path(sys.executable).parent / executable
+    args = [str(exe), "--ros-args"]
+    for k, v in (params or {}).items():
+        if isinstance(v, bool):
+            v = str(v).lower()
+        args += ["-p", f"{k}:={v}"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
+
+
+def kill9(proc: subprocess.Popen) -> float:
+    """SIGKILL a node process; returns the monotonic time of the kill."""
+    t = time.monotonic()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    return t
