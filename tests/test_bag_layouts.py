@@ -265,3 +265,30 @@ def test_layouts_that_cannot_be_read_are_refused_clearly(tmp_path, stream):
 def read_recording_any(path):
     from snn4_ros.events import read_recording
     return read_recording(path)
+
+
+def test_multi_file_commands_report_a_bad_file_and_go_on(tmp_path, stream, capsys):
+    """`snn4 inspect A B C` and `snn4 replay A B C`: the unreadable file is named, the rest
+    are done, the exit status says something failed; --strict stops at the first."""
+    import json
+
+    from snn4_ros.app.cli import main as snn4
+
+    ev, pkts = stream
+    good = _write(tmp_path / "good", pkts)
+    also = _write(tmp_path / "also", pkts)
+    empty = tmp_path / "empty.aedat4"
+    empty.write_bytes(b"")
+    rc = snn4(["inspect", str(good), str(empty), str(also), "--json"])
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 1 and [o.get("events") for o in out] == [len(ev), None, len(ev)]
+    assert "error" in out[1] and out[1]["path"] == str(empty)
+    assert snn4(["inspect", str(good), str(empty), str(also), "--strict"]) == 2
+    assert "empty.aedat4" in capsys.readouterr().err
+    rc = snn4(["replay", str(good), str(empty), str(also), "--json", "--jobs", "1"])
+    cap = capsys.readouterr()
+    res = json.loads(cap.out.splitlines()[-1])
+    assert rc == 1 and res["events"] == 2 * len(ev)
+    assert [f["recording"] for f in res["failed_recordings"]] == [str(empty)]
+    assert f"{empty}: not replayed" in cap.err
+    assert snn4(["replay", str(good), str(empty), "--json", "--strict", "--jobs", "1"]) == 2

@@ -28,6 +28,9 @@ class ReplayJob:
     via_ros: bool = False
     jobs: int = 0                            # processes (0: one per recording, up to cores)
     threshold: float = 0.9
+    # (recording, error) of every recording that could not be replayed; the others go on
+    # (``opts.strict``: the first such error stops the job instead)
+    failures: list[tuple[str, str]] = field(default_factory=list)
 
 
 def labels_for(job: ReplayJob, i: int) -> tuple[list[Interval] | None, str | None]:
@@ -78,10 +81,13 @@ def _one(args) -> ReplayTrace:
     return replay(path, net, opts, card, progress=progress)
 
 
-def check_job(job: ReplayJob) -> list[tuple[list[Interval] | None, str | None]]:
+def check_job(job: ReplayJob, on_bad=None) -> list:
     """Everything that can be found wrong before a process starts or a model loads: the
     model (a wrong name lists the shipped ones), each recording's format, the label files
-    and their classes against the model card's. Returns the labels per recording."""
+    and their classes against the model card's. Returns the labels per recording.
+
+    ``on_bad(i, error)`` takes a problem of recording i (its format, labels) instead of
+    raising it; that recording's labels are then None (it is not replayed)."""
     import json
 
     from ..events.errors import UserError
@@ -98,14 +104,21 @@ def check_job(job: ReplayJob) -> list[tuple[list[Interval] | None, str | None]]:
     if job.labels and len(job.labels) != len(job.recordings):
         raise UserError(f"{len(job.labels)} --labels files for {len(job.recordings)} "
                         "recordings: give one per recording, in the same order")
-    for rec in job.recordings:
-        detect_format(rec)               # no such file, or a format nobody reads
-    labels = [labels_for(job, i) for i in range(len(job.recordings))]
-    for (ivs, src), rec in zip(labels, job.recordings):
-        unknown = sorted({iv.cls for iv in ivs or []} - set(classes)) if classes else []
-        if unknown:
-            raise LabelError(f"label classes {unknown} are not among the classes of model "
-                             f"{job.model} ({', '.join(classes)})", where=f"{rec} ({src})")
+    labels = []
+    for i, rec in enumerate(job.recordings):
+        try:
+            detect_format(rec)           # no such file, or a format nobody reads
+            ivs, src = labels_for(job, i)
+            unknown = sorted({iv.cls for iv in ivs or []} - set(classes)) if classes else []
+            if unknown:
+                raise LabelError(f"label classes {unknown} are not among the classes of model "
+                                 f"{job.model} ({', '.join(classes)})", where=f"{rec} ({src})")
+            labels.append((ivs, src))
+        except Exception as exc:
+            if on_bad is None:
+                raise
+            on_bad(i, exc)
+            labels.append(None)
     return labels
 
 
@@ -113,12 +126,23 @@ def run_replay(job: ReplayJob, show_progress: bool = True) -> list[ReplayTrace]:
     """Replay every recording; returns the traces with their labels attached."""
     from tqdm import tqdm
 
-    labels = check_job(job)              # fail before work
+    from ..events.errors import UserError
+
+    job.failures = []
+
+    def failed(i: int, exc: BaseException) -> None:
+        if job.opts.strict or not isinstance(exc, (UserError, ValueError, FileNotFoundError,
+                                                   TimeoutError)):
+            raise exc
+        job.failures.append((job.recordings[i], str(exc)))
+
+    labels = check_job(job, on_bad=failed)              # fail before work
     counts = [_message_count(r, job.opts.topic) for r in job.recordings]
     total = sum(counts) if all(c is not None for c in counts) else None
     bar = tqdm(total=total, unit="msg", desc="replay", disable=not show_progress)
-    args = [(r, job.model, job.opts, job.via_ros) for r in job.recordings]
-    workers = 1 if job.via_ros else (job.jobs or min(len(args), mp.cpu_count()))
+    args = [(r, job.model, job.opts, job.via_ros) if labels[i] is not None else None
+            for i, r in enumerate(job.recordings)]
+    workers = 1 if job.via_ros else (job.jobs or max(1, min(len(args), mp.cpu_count())))
     ctx = mp.get_context("spawn")
     manager = ctx.Manager()
     q = manager.Queue()
@@ -126,12 +150,18 @@ def run_replay(job: ReplayJob, show_progress: bool = True) -> list[ReplayTrace]:
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(q,)) as ex:
-            futs = {ex.submit(_one, a): i for i, a in enumerate(args)}
+            futs = {ex.submit(_one, a): i for i, a in enumerate(args) if a is not None}
             pending = set(futs)
             while pending:
                 done = {f for f in pending if f.done()}
                 for f in done:
-                    traces[futs[f]] = f.result()
+                    try:
+                        traces[futs[f]] = f.result()
+                    except Exception as exc:      # one bad file: reported, the rest go on
+                        for other in pending:
+                            if job.opts.strict:
+                                other.cancel()
+                        failed(futs[f], exc)
                 pending -= done
                 while not q.empty():
                     bar.update(q.get())
@@ -143,9 +173,18 @@ def run_replay(job: ReplayJob, show_progress: bool = True) -> list[ReplayTrace]:
     finally:
         bar.close()
         manager.shutdown()
-    for tr, (ivs, src) in zip(traces, labels):
+    out = []
+    for i, (tr, lab) in enumerate(zip(traces, labels)):
+        if tr is None:
+            continue
+        ivs, src = lab
         if ivs is not None:
-            tr.labels, tr.labels_skipped = check_labels(ivs, tr.classes, tr.t_first_ns,
-                                                        tr.t_last_ns, f"{tr.source} ({src})")
+            try:
+                tr.labels, tr.labels_skipped = check_labels(
+                    ivs, tr.classes, tr.t_first_ns, tr.t_last_ns, f"{tr.source} ({src})")
+            except Exception as exc:
+                failed(i, exc)
+                continue
             tr.model["labels"] = src
-    return traces
+        out.append(tr)
+    return out

@@ -62,7 +62,7 @@ class ControllerNode(Node):
         self.ctrl = GestureController(ControllerConfig.from_dict(cfg))
         from rclpy.clock import Clock, ClockType
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.steady_deadman_s = declare(self, "steady_deadman_s", float(cfg["deadman_s"]),
+        self.steady_deadman_s = declare(self, "steady_deadman_s", 0.5,
                                         "zero when no fresh decision arrived for this long in "
                                         "real (steady) time, whatever the node clock does",
                                         0.01, 1e6)
@@ -137,7 +137,8 @@ class ControllerNode(Node):
         """No fresh decision for ``steady_deadman_s`` of real time (or none yet)."""
         last = self._last_fresh_steady
         return last is None or \
-            self._steady.now().nanoseconds * 1e-9 - last > self.steady_deadman_s
+            self._steady.now().nanoseconds * 1e-9 - last > max(self.steady_deadman_s,
+                                                               self.ctrl.cfg.deadman_s)
 
     def _tick(self) -> None:
         if self._stopped:                # the shutdown zero is the last word on cmd_vel

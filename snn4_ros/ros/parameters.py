@@ -45,7 +45,7 @@ class Param:
 
 _ENCODINGS = ("evt3", "libcaer_cmp", "libcaer", "mono")
 _CONTROLLER_FLOATS = {"min_confidence": 0.8, "deadman_s": 0.5, "hold_s": 0.5,
-                      "max_linear": 0.3, "max_angular": 1.0}
+                      "max_linear": 0.3, "max_angular": 1.0, "max_decision_age_s": 0.5}
 
 NODE_PARAMETERS: dict[str, dict[str, Param]] = {
     "event_source": {
@@ -75,6 +75,18 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "events_topic": Param(str, "events", "input EventPacket topic"),
         "queue_size": Param(int, 256, "packets buffered before the oldest is dropped",
                             (1, 100000)),
+        "max_packet_span_s": Param(float, 1.0, "reject a packet whose events span longer "
+                                   "than this (seconds)", (0.001, 3600.0)),
+        "max_bins_per_packet": Param(int, 64, "most time bins stepped for one packet",
+                                     (1, 100000)),
+        "confirm_packets": Param(int, 3, "consecutive packets that confirm a new timeline "
+                                 "or sensor size", (1, 1000)),
+        "max_packet_bytes": Param(int, 4 << 20, "reject (count) packets with a larger "
+                                  "payload", (1024, 1 << 31)),
+        "max_queue_bytes": Param(int, 64 << 20, "payload bytes buffered before the oldest "
+                                 "packet is dropped", (1 << 16, 1 << 34)),
+        "worker_stall_s": Param(float, 2.0, "a worker busy this long on one packet is "
+                                "reported as stuck (ERROR)", (0.1, 600.0)),
     },
     "gesture_controller": {
         "actions_file": Param(str, "", "YAML with controller parameters and a gesture -> "
@@ -91,6 +103,9 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "frame_id": Param(str, "base_link", "TwistStamped header frame"),
         "motion_enabled": Param(bool, True, "false: publish only zeros (simulated or recorded "
                                 "input without a second request for motion); read-only"),
+        "steady_deadman_s": Param(float, 0.5, "zero when no fresh decision arrived for this "
+                                  "long in real (steady) time, whatever the node clock does",
+                                  (0.01, 1e6)),
         "cmd_vel_topic": Param(str, "cmd_vel", "output topic"),
     },
     "dashboard": {

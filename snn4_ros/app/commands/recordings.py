@@ -8,16 +8,33 @@ import sys
 
 
 def cmd_inspect(args) -> int:
+    """Every path summarised; a path that cannot be read is named and the rest go on (exit
+    status 1 at the end), or, with ``--strict``, the first one stops the command (2)."""
     from ...events import EventDataError, inspect_recording
 
-    try:
-        info = inspect_recording(args.path, topic=args.topic, strict=not args.lenient)
-    except EventDataError as exc:
-        print(f"snn4 inspect: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(info))
-        return 0
+    bad = 0
+    for path in args.path:
+        try:
+            info = inspect_recording(path, topic=args.topic, strict=not args.lenient)
+        except (EventDataError, OSError) as exc:
+            print(f"snn4 inspect: {exc}", file=sys.stderr)
+            if args.strict or len(args.path) == 1:
+                return 2
+            bad += 1
+            if args.json:
+                print(json.dumps({"path": str(path), "error": str(exc)}))
+            continue
+        if args.json:
+            print(json.dumps(info))
+        else:
+            _print_info(info)
+    if bad:
+        print(f"snn4 inspect: {bad} of {len(args.path)} recordings could not be read (named "
+              "above)", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _print_info(info: dict) -> None:
     s = info["stats"]
     print(f"{info['path']}\n  format     {info['format']}"
           + (f" ({info['msgtype']}, encoding {info['encoding']}, topic {info['topic']}, "
@@ -35,7 +52,6 @@ def cmd_inspect(args) -> int:
                                                    "bad_words") and v}
     if skipped:
         print(f"  skipped    {skipped}")
-    return 0
 
 
 def cmd_record_synthetic(args) -> int:
@@ -64,11 +80,15 @@ def cmd_sources(args) -> int:
 
 def parser_inspect(sub) -> None:
     q = sub.add_parser("inspect", help="summarise a recording (bag, AEDAT4/2, RAW, N-MNIST)")
-    q.add_argument("path", help="bag folder/.db3/.mcap/.bag, .aedat4, .aedat, .raw, .bin/.bs2")
+    q.add_argument("path", nargs="+", help="bag folder/.db3/.mcap/.bag, .aedat4, .aedat, "
+                   ".raw, .bin/.bs2 (several: each summarised, JSON one object a line)")
     q.add_argument("--topic", help="event topic in a bag (default: the only one)")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.add_argument("--lenient", action="store_true",
                    help="skip and count bad data instead of stopping at the first problem")
+    q.add_argument("--strict", action="store_true",
+                   help="with several paths: stop at the first that cannot be read (default: "
+                   "name it, go on, exit 1 at the end)")
     q.set_defaults(fn=cmd_inspect)
 
 

@@ -38,6 +38,13 @@ def cmd_replay(args) -> int:
     except (EventDataError, LabelError, ValueError, FileNotFoundError) as exc:
         print(f"snn4 replay: {exc}", file=sys.stderr)
         return 2
+    for rec, err in job.failures:          # each bad recording named; the rest were replayed
+        print(f"snn4 replay: {rec}: not replayed: {err}", file=sys.stderr)
+    if not traces:
+        print(f"snn4 replay: none of the {len(args.recordings)} recordings could be replayed",
+              file=sys.stderr)
+        return 2
+    status = 1 if job.failures else 0
     m = compute_metrics(traces, args.threshold, controller)
     if args.positives:
         from ...eval.realworld import replay_tradeoff
@@ -49,9 +56,10 @@ def cmd_replay(args) -> int:
                                  controller or traces[0].model.get("controller") or {}))
     paths = write_report(args.report, m, traces) if args.report else None
     if args.json:
-        print(json.dumps({k: v for k, v in m.items() if k != "interval_results"},
-                         default=float))
-        return 0
+        out = {k: v for k, v in m.items() if k != "interval_results"}
+        out["failed_recordings"] = [{"recording": r, "error": e} for r, e in job.failures]
+        print(json.dumps(out, default=float))
+        return status
     print(f"{m['events']:,} events, {m['duration_s']:.1f} s of recording in {m['wall_s']:.1f} s "
           f"(real-time factor {m['real_time_factor']:.1f}, {m['events_per_s_sustained']:,.0f} "
           f"ev/s, {m['mode']}); {m['decisions']} decisions, {m['commands_nonzero']} non-zero "
@@ -88,7 +96,10 @@ def cmd_replay(args) -> int:
     if paths:
         print(f"  report: {paths['html']} and {paths['json']}; decisions bag: "
               + ", ".join(paths["bags"]))
-    return 0
+    if job.failures:
+        print(f"  {len(job.failures)} of {len(args.recordings)} recordings not replayed "
+              "(named above)")
+    return status
 
 
 def parser_replay(sub) -> None:
@@ -122,7 +133,9 @@ def parser_replay(sub) -> None:
     q.add_argument("--threshold", type=unit_interval, default=0.9,
                    help="confidence of a 'confident' decision (first decision, onset latency)")
     q.add_argument("--strict", action="store_true",
-                   help="stop at the first bad message instead of skipping and counting")
+                   help="stop at the first bad message or recording instead of skipping and "
+                   "counting (without it, a recording that cannot be read is reported, the "
+                   "rest are replayed and the exit status is 1)")
     q.add_argument("--jobs", type=int, default=0, help="parallel processes (default: one per "
                    "recording, up to the core count)")
     q.add_argument("--device", default="cpu", help="torch device of the model (cpu, cuda)")
