@@ -8,7 +8,6 @@ and records each time-to-zero (``reliability_results``; ``bench/reliability.py``
 the README table from them).
 """
 
-import json
 import os
 import signal
 import time
@@ -18,22 +17,12 @@ import rclpy
 import yaml
 from rclpy.executors import SingleThreadedExecutor
 
-from snn4_ros.ros.fault_injection import CmdWatch, kill9, node_process
+from snn4_ros.ros.fault_injection import CmdWatch, kill9, node_process, record_result
 
 DEADMAN_S = 0.5
 CLASSES = ["hand_clap", "right_hand_wave", "left_hand_wave", "right_arm_cw", "right_arm_ccw",
            "left_arm_cw", "left_arm_ccw", "arm_roll", "air_drums", "air_guitar", "other"]
-RESULTS = {}
-
-
-def record(name, **values):
-    RESULTS[name] = values
-    out = os.environ.get("SNN4_RELIABILITY_OUT")
-    if out:
-        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-        old = json.load(open(out)) if os.path.exists(out) else {}
-        old[name] = values
-        json.dump(old, open(out, "w"), indent=1)
+record = record_result
 
 
 class Graph:
@@ -213,3 +202,94 @@ def test_dashboard_death_leaves_control_unaffected(graph):
     assert all(p.poll() is None for p in graph.procs.values())
     record("dashboard process killed", nonzero_commands_after_3s=moved,
            control_affected=False)
+
+
+@pytest.mark.timeout(120)
+def test_clock_jumps_and_a_frozen_clock_give_zero(tmp_path):
+    """Sim time (use_sim_time, /clock) jumps back (a bag loops, a simulator resets), leaps
+    forward, then freezes: every one ends in zero, fresh decisions recover."""
+    from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
+    from vision_msgs.msg import Classification, ObjectHypothesis
+
+    from snn4_ros.ros.common import GESTURE_TOPIC
+    from snn4_ros.ros.controller_node import ControllerNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    ex = SingleThreadedExecutor(context=ctx)
+    actions = tmp_path / "a.yaml"
+    actions.write_text(yaml.safe_dump({"min_confidence": 0.0, "debounce": 1, "hold_s": 0.3,
+                                       "actions": {c: {"linear": 0.0, "angular": 0.5}
+                                                   for c in CLASSES}}))
+    ctrl = ControllerNode(context=ctx, parameter_overrides=[
+        Parameter("use_sim_time", value=True), Parameter("actions_file", value=str(actions)),
+        Parameter("deadman_s", value=DEADMAN_S)])
+    node = rclpy.create_node("clock_probe", context=ctx)
+    clock = node.create_publisher(Clock, "/clock", 10)
+    pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
+    watch = CmdWatch().attach(node)
+    ex.add_node(ctrl)
+    ex.add_node(node)
+    sim = [1000.0]
+
+    def step(decide=True, stamp_offset=0.0, dt=0.02):
+        c = Clock()
+        c.clock.sec, c.clock.nanosec = int(sim[0]), int((sim[0] % 1) * 1e9)
+        clock.publish(c)
+        if decide:
+            m = Classification()
+            t = sim[0] + stamp_offset
+            m.header.stamp.sec, m.header.stamp.nanosec = int(t), int((t % 1) * 1e9)
+            m.results = [ObjectHypothesis(class_id="left_hand_wave", score=0.99)]
+            pub.publish(m)
+        t_end = time.monotonic() + dt
+        while time.monotonic() < t_end:
+            ex.spin_once(timeout_sec=0.005)
+        sim[0] += dt
+
+    def run(seconds, **kw):
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            step(**kw)
+
+    try:
+        t_end = time.monotonic() + 10
+        while pub.get_subscription_count() == 0 and time.monotonic() < t_end:
+            ex.spin_once(timeout_sec=0.05)
+        run(1.0)
+        assert watch.moving()
+        # the clock goes back 990 s (a bag loops): zero at once, nothing from before counts
+        sim[0] = 10.0
+        t = time.monotonic()
+        step(decide=False)
+        run(0.3, decide=False)
+        ttz_back = watch.time_to_zero(t)
+        assert ttz_back is not None and ttz_back <= DEADMAN_S, ttz_back
+        assert ctrl.ctrl.clock_resets == 1
+        run(1.0)                                         # fresh decisions: moving again
+        assert watch.moving()
+        # the clock leaps 1 h ahead while decisions still carry the old timeline's stamps
+        sim[0] += 3600.0
+        t = time.monotonic()
+        run(1.0, stamp_offset=-3600.0)
+        ttz_fwd = watch.time_to_zero(t)
+        assert ttz_fwd is not None and ttz_fwd <= DEADMAN_S and not watch.moving()
+        assert "old" in ctrl.ctrl.last_refusal
+        run(1.0)
+        assert watch.moving()
+        # the clock freezes (/clock stops, the player hung): the steady watchdog zeroes
+        t = time.monotonic()
+        while time.monotonic() - t < 1.5:
+            ex.spin_once(timeout_sec=0.01)
+        ttz_frozen = watch.time_to_zero(t)
+        assert ttz_frozen is not None and ttz_frozen <= DEADMAN_S + 0.3, ttz_frozen
+        assert not watch.moving() and ctrl.watchdog_zeros > 0
+    finally:
+        ex.shutdown(timeout_sec=1.0)
+        ctrl.destroy_node()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    record("sim clock jumps back 990 s (bag loop)", time_to_zero_s=round(ttz_back, 3))
+    record("sim clock leaps 1 h ahead", time_to_zero_s=round(ttz_fwd, 3))
+    record("sim clock freezes (/clock stops)", time_to_zero_s=round(ttz_frozen, 3))

@@ -19,7 +19,7 @@ from rclpy.parameter import Parameter
 from snn4_ros.events import PacketEncoder
 from snn4_ros.events.sources import iter_source
 from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC, GESTURE_TOPIC, packet_to_msg
-from snn4_ros.ros.fault_injection import HOSTILE_KINDS, hostile_packet, rss_mb
+from snn4_ros.ros.fault_injection import HOSTILE_KINDS, hostile_packet, record_result, rss_mb
 
 
 def _valid_packets(seconds: float, packet_ms: int = 10):
@@ -143,3 +143,8 @@ def test_hostile_publisher_cannot_stop_the_classification():
     assert late, "no diagnostics after the attack"
     assert int(late[-1][1]["rejected_total"]) == int(last["rejected_total"])
     assert int(late[0][1]["time_regressions"]) >= int(late[-1][1]["time_regressions"]) - 2
+    record_result("hostile publisher", packets_sent=sum(sent.values()), sent_by_kind=sent,
+                  rejected_by_cause={k: v for k, v in rej.items() if v},
+                  decisions_per_s_before=round(rate0, 2), during=round(during, 2),
+                  after=round(after, 2), rss_growth_mb=round(rss1 - rss0, 1),
+                  seq_gaps=int(last["seq_gaps"]), queue_full=rej["queue_full"])

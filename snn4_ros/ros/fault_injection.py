@@ -80,6 +80,20 @@ def hostile_packet(kind: str, rng: np.random.Generator, oversized_bytes: int = 2
     raise ValueError(f"unknown hostile kind {kind!r}")
 
 
+def record_result(name: str, **values) -> None:
+    """Add one measured result to the JSON file named by ``SNN4_RELIABILITY_OUT`` (what
+    ``bench/reliability.py`` tabulates); without it, nothing is written."""
+    import json
+
+    out = os.environ.get("SNN4_RELIABILITY_OUT")
+    if not out:
+        return
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    old = json.loads(Path(out).read_text()) if os.path.exists(out) else {}
+    old[name] = values
+    Path(out).write_text(json.dumps(old, indent=1))
+
+
 def rss_mb(pid: int | None = None) -> float:
     """Resident memory of a process (this one by default), MB."""
     with open(f"/proc/{pid or 'self'}/status") as f:

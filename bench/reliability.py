@@ -1,0 +1,95 @@
+"""The README's reliability table, measured: faults injected, hostile input, what survived.
+
+Runs the fault-injection and hostile-publisher tests over real DDS (tests/test_faults.py,
+tests/test_hostile_publisher.py, tests/test_pipeline_attacks.py) with
+``SNN4_RELIABILITY_OUT`` set, so each test records what it measured (time from the fault to
+the first zero on ``cmd_vel``, recovery time, packets sent and rejected by cause, memory),
+then prints the table as Markdown and, last, one JSON object.
+
+    .venv/bin/python bench/reliability.py [--repeat N] [--out FILE]
+
+Each repeat is one full run of those tests; the table shows the worst (largest)
+time-to-zero over the repeats and how many runs passed. Results depend on the machine's
+load: the figures in the README say which machine they come from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ["tests/test_faults.py", "tests/test_hostile_publisher.py",
+         "tests/test_pipeline_attacks.py"]
+
+
+def run_once(out: Path) -> tuple[int, str]:
+    env = dict(os.environ, SNN4_RELIABILITY_OUT=str(out))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        *TESTS], cwd=ROOT, env=env, capture_output=True, text=True)
+    tail = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr[-300:]
+    return p.returncode, tail
+
+
+def table(runs: list[dict], passed: int) -> str:
+    names = [n for n in runs[0] if n != "hostile publisher"] if runs else []
+    lines = ["| fault injected | runs | time to zero cmd_vel (worst) | recovery / what held |",
+             "|---|---|---|---|"]
+    for n in names:
+        vals = [r[n] for r in runs if n in r]
+        ttz = [v["time_to_zero_s"] for v in vals if "time_to_zero_s" in v]
+        held = []
+        rec = [v["recovery_s"] for v in vals if "recovery_s" in v]
+        if rec:
+            held.append(f"recovered alone in {max(rec):.2f} s (worst)")
+        if "diagnostics" in vals[0]:
+            held.append(f"diagnostics {vals[0]['diagnostics']}")
+        if "nonzero_commands_after_3s" in vals[0]:
+            held.append(f"control unaffected ({min(v['nonzero_commands_after_3s'] for v in vals)}"
+                        " non-zero commands in the 3 s after)")
+        lines.append(f"| {n} | {len(vals)} | "
+                     + (f"{max(ttz):.3f} s" if ttz else "-") + f" | {'; '.join(held) or '-'} |")
+    hostile = [r["hostile publisher"] for r in runs if "hostile publisher" in r]
+    if hostile:
+        h = hostile[-1]
+        causes = ", ".join(f"{k} {v}" for k, v in sorted(h["rejected_by_cause"].items()))
+        lines += ["", "| hostile input | sent | rejected, by cause (last run) | valid stream |",
+                  "|---|---|---|---|",
+                  f"| {', '.join(sorted(h['sent_by_kind']))} | {h['packets_sent']} packets | "
+                  f"{causes} | decisions/s before {h['decisions_per_s_before']}, during "
+                  f"{h['during']}, after {h['after']}; RSS +{h['rss_growth_mb']} MB |"]
+    lines.append(f"\n{passed} of {len(runs)} runs passed every assertion.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", help="also write the JSON here")
+    args = ap.parse_args()
+    runs, passed, tails = [], 0, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            out = Path(tmp) / f"run{i}.json"
+            rc, tail = run_once(out)
+            passed += rc == 0
+            tails.append(tail)
+            print(f"run {i + 1}/{args.repeat}: {tail}", file=sys.stderr)
+            runs.append(json.loads(out.read_text()) if out.exists() else {})
+    print(table(runs, passed))
+    result = {"runs": len(runs), "passed": passed, "results": runs, "pytest": tails,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                         f"load {os.getloadavg()[0]:.1f}"}
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
