@@ -127,13 +127,13 @@ def test_hostile_publisher_cannot_stop_the_classification():
     assert during >= 0.5 * rate0, (rate0, during, sent)
     assert after >= 0.6 * rate0, (rate0, after)
     # every rejection counted by cause, in /diagnostics
-    rej = {k[len("rejected_"):]: int(v) for k, v in last.items() if k.startswith("rejected_")}
+    rej = {k[len("rejected."):]: int(v) for k, v in last.items() if k.startswith("rejected.")}
     assert rej["oversized"] == sent["oversized"] == 4
     assert rej["decode_unknown_encoding"] >= sent["random_encoding"] + sent["empty"] - 2
     assert rej["decode_invalid_geometry"] >= sent["zero_geometry"] - 2
     assert rej["time_span"] >= 1 and rej["geometry"] >= 1 and rej["time_jump"] >= 1
     assert rej["truncated_bytes"] >= 3 * (sent["truncated"] - 2)
-    assert rej["queue_full"] + rej["total"] > 0
+    assert int(last["rejections_total"]) >= sum(sent.values()) // 2
     assert last["worker_alive"] == "True" and int(last["seq_resets"]) >= 1
     assert int(last["seq_gaps"]) < 100_000 * 5          # never 18e18 from one lying seq
     # bounded memory: 4 x 24 MB payloads and a 300-packet burst leave no lasting growth
@@ -141,7 +141,7 @@ def test_hostile_publisher_cannot_stop_the_classification():
     # nothing lasting: no rejection counted once the attack stopped
     late = [d for d in diags if d[0] > t_stop + 1.5]
     assert late, "no diagnostics after the attack"
-    assert int(late[-1][1]["rejected_total"]) == int(last["rejected_total"])
+    assert int(late[-1][1]["rejections_total"]) == int(last["rejections_total"])
     assert int(late[0][1]["time_regressions"]) >= int(late[-1][1]["time_regressions"]) - 2
     record_result("hostile publisher", packets_sent=sum(sent.values()), sent_by_kind=sent,
                   rejected_by_cause={k: v for k, v in rej.items() if v},

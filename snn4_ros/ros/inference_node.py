@@ -204,8 +204,8 @@ class InferenceNode(Node):
 
     def rejections(self) -> dict[str, int]:
         """Every input rejected, by cause: the decoder's, the pipeline's and this node's.
-        Published in /diagnostics as ``rejected_<cause>`` (the dashboard's /metrics reads
-        them from there)."""
+        Published in /diagnostics as ``rejected.<cause>`` (the dashboard's /metrics exposes
+        them as ``snn4_rejected_total{node,cause}``) and their sum as ``rejections_total``."""
         st = self.decoder.stats
         out = {f"decode_{k}": v for k, v in st.skipped_by_cause.items()}
         out.update(self.pipeline.rejected)
@@ -274,8 +274,8 @@ class InferenceNode(Node):
              "queue_bytes": self.worker.bytes, "processing_errors": self.errors,
              "worker_alive": alive, "worker_busy_s": f"{busy_s:.2f}",
              "time_regressions": st.time_regressions, "last_error": st.last_error,
-             **{f"rejected_{k}": v for k, v in sorted(rej.items())},
-             "rejected_total": sum(v for k, v in rej.items()
+             **{f"rejected.{k}": v for k, v in sorted(rej.items())},
+             "rejections_total": sum(v for k, v in rej.items()
                                    if k not in ("out_of_range_events", "truncated_bytes",
                                                 "bad_words", "late_events")),
              "latency_p50_ms": f"{lat[0]:.2f}", "latency_p99_ms": f"{lat[1]:.2f}",

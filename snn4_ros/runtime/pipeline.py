@@ -78,7 +78,7 @@ class PipelineLimits:
 
 
 # rejection causes, as counted in ``PerceptionPipeline.rejected`` (names the diagnostics
-# and the dashboard's /metrics expose as rejected_<cause>)
+# and the dashboard's /metrics expose as rejected.<cause>)
 REJECT_SPAN = "time_span"          # events of one packet span more than max_packet_span_s
 REJECT_JUMP = "time_jump"          # far from the stream's time, not (yet) confirmed
 REJECT_GEOMETRY = "geometry"       # a sensor size other than the stream's, not confirmed
