@@ -301,3 +301,116 @@ def test_clock_jumps_and_a_frozen_clock_give_zero(tmp_path):
     record("sim clock jumps back 990 s (bag loop)", time_to_zero_s=round(ttz_back, 3))
     record("sim clock leaps 1 h ahead", time_to_zero_s=round(ttz_fwd, 3))
     record("sim clock freezes (/clock stops)", time_to_zero_s=round(ttz_frozen, 3))
+
+
+@pytest.fixture(scope="module")
+def lava_python():
+    from pathlib import Path
+
+    from conftest import missing
+
+    py = Path(__file__).resolve().parents[1] / "hw" / ".lava-venv" / "bin" / "python"
+    if not py.exists():
+        missing(f"{py} missing: `make lava-env` creates it (make test does)")
+    return py
+
+
+@pytest.mark.timeout(300)
+def test_lava_bridge_hang_or_death_gives_zero_and_says_why(tmp_path, lava_python):
+    """backend:=lava: the bridge process hangs (SIGSTOP), then dies (SIGKILL). The
+    inference node's wait for the bridge times out, decisions stop, the controller's
+    deadman sends zero, and /diagnostics names the bridge."""
+    import subprocess
+    import threading
+
+    from rclpy.parameter import Parameter
+    from test_loihi import tiny_loihi
+
+    from snn4_ros.events import PacketEncoder
+    from snn4_ros.events.synthetic import GestureSimulator
+    from snn4_ros.models import checkpoint
+    from snn4_ros.models.loihi import export_lava
+    from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC, packet_to_msg
+    from snn4_ros.ros.controller_node import ControllerNode
+    from snn4_ros.ros.inference_node import InferenceNode
+    from snn4_ros.ros.lava_env import bridge_command
+
+    net = tiny_loihi()
+    base = tmp_path / "tiny"
+    checkpoint.save(net, base, {})
+    export_lava(net, base)
+    actions = tmp_path / "a.yaml"
+    actions.write_text(yaml.safe_dump({"min_confidence": 0.0, "debounce": 1, "hold_s": 0.3,
+                                       "actions": {c: {"linear": 0.0, "angular": 0.5}
+                                                   for c in net.cfg.classes}}))
+    args, env = bridge_command(base)
+    env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"]
+    bridge = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    ex = SingleThreadedExecutor(context=ctx)
+    inf = InferenceNode(context=ctx, parameter_overrides=[
+        Parameter("model", value=str(base)), Parameter("backend", value="lava"),
+        Parameter("lava_timeout_s", value=0.5)])
+    ctrl = ControllerNode(context=ctx, parameter_overrides=[
+        Parameter("actions_file", value=str(actions)), Parameter("deadman_s", value=DEADMAN_S),
+        Parameter("max_decision_age_s", value=2.0)])
+    feeder = rclpy.create_node("lava_feeder", context=ctx)
+    from event_camera_msgs.msg import EventPacket
+    pub = feeder.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
+    watch = CmdWatch().attach(feeder)
+    for n in (inf, ctrl, feeder):
+        ex.add_node(n)
+    stop = threading.Event()
+
+    def feed():
+        sim = GestureSimulator(seed=4)
+        enc = PacketEncoder("evt3", 128, 128)
+        stream = sim.stream(gesture_s=2.0)
+        t0 = time.monotonic()
+        i = 0
+        while not stop.is_set():
+            ev = next(stream)[0]
+            time.sleep(max(0.0, t0 + i * 0.002 - time.monotonic()))
+            pub.publish(packet_to_msg(enc.encode(ev, stamp_ns=time.time_ns())))
+            i += 1
+
+    def spin(seconds, until=None):
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            ex.spin_once(timeout_sec=0.01)
+            if until is not None and until():
+                return True
+        return False
+
+    feeder_thread = threading.Thread(target=feed, daemon=True)
+    try:
+        assert spin(120, lambda: inf.lava.pub.get_subscription_count() > 0
+                    or bridge.poll() is not None) and bridge.poll() is None
+        feeder_thread.start()
+        assert spin(120, watch.moving), (inf.errors, inf.last_exception)
+        t = time.monotonic()
+        os.kill(bridge.pid, signal.SIGSTOP)                      # the bridge hangs
+        spin(DEADMAN_S + 1.5)
+        ttz_hang = watch.time_to_zero(t)
+        why_hang = inf.last_exception
+        assert ttz_hang is not None and ttz_hang <= DEADMAN_S + 0.6, ttz_hang
+        assert not watch.moving() and "LavaBridgeError" in why_hang, why_hang
+        os.kill(bridge.pid, signal.SIGCONT)
+        t = kill9(bridge)                                        # ... and dies
+        spin(DEADMAN_S + 1.5)
+        ttz_dead = watch.time_to_zero(t)
+        assert ttz_dead is not None and not watch.moving()
+        assert "LavaBridgeError" in inf.last_exception
+    finally:
+        stop.set()
+        if bridge.poll() is None:
+            bridge.kill()
+        ex.shutdown(timeout_sec=1.0)
+        for n in (inf, ctrl, feeder):
+            n.destroy_node()
+        rclpy.shutdown(context=ctx)
+    record("Lava bridge hangs (SIGSTOP), backend:=lava", time_to_zero_s=round(ttz_hang, 3),
+           reason=why_hang[:80])
+    record("Lava bridge killed (kill -9), backend:=lava", time_to_zero_s=round(ttz_dead, 3))
