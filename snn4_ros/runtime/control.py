@@ -80,8 +80,8 @@ class ControllerConfig:
         for name in ("min_confidence", "follow_min_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1]")
-        for name in ("hold_s", "deadman_s", "max_decision_age_s", "max_linear", "max_angular", "max_linear_accel",
-                     "max_angular_accel", "image_width"):
+        for name in ("hold_s", "deadman_s", "max_decision_age_s", "max_linear", "max_angular",
+                     "max_linear_accel", "max_angular_accel", "image_width"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
 
