@@ -29,15 +29,19 @@ TESTS = ["tests/test_faults.py", "tests/test_hostile_publisher.py",
          "tests/test_pipeline_attacks.py"]
 
 
-def run_once(out: Path) -> tuple[int, str]:
+def run_once(out: Path) -> tuple[int, str, list[str]]:
+    """One pytest run; (exit status, its summary line, the failures with their reason)."""
     env = dict(os.environ, SNN4_RELIABILITY_OUT=str(out))
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        *TESTS], cwd=ROOT, env=env, capture_output=True, text=True)
-    tail = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr[-300:]
-    return p.returncode, tail
+                        "-rf", "--tb=line", *TESTS], cwd=ROOT, env=env, capture_output=True,
+                       text=True)
+    lines = p.stdout.strip().splitlines()
+    tail = lines[-1] if lines else p.stderr[-300:]
+    failed = [ln[len("FAILED "):] for ln in lines if ln.startswith("FAILED ")]
+    return p.returncode, tail, failed
 
 
-def table(runs: list[dict], passed: int) -> str:
+def table(runs: list[dict], passed: int, failures: list[str]) -> str:
     names = [n for n in runs[0] if n != "hostile publisher"] if runs else []
     lines = ["| fault injected | runs | time to zero cmd_vel (worst) | recovery / what held |",
              "|---|---|---|---|"]
@@ -65,6 +69,8 @@ def table(runs: list[dict], passed: int) -> str:
                   f"{causes} | decisions/s before {h['decisions_per_s_before']}, during "
                   f"{h['during']}, after {h['after']}; RSS +{h['rss_growth_mb']} MB |"]
     lines.append(f"\n{passed} of {len(runs)} runs passed every assertion.")
+    for f in failures:
+        lines.append(f"* failed: {f}")
     return "\n".join(lines)
 
 
@@ -73,17 +79,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
-    runs, passed, tails = [], 0, []
+    runs, passed, tails, failures = [], 0, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             out = Path(tmp) / f"run{i}.json"
-            rc, tail = run_once(out)
+            rc, tail, failed = run_once(out)
             passed += rc == 0
             tails.append(tail)
+            failures += [f"run {i + 1}: {f}" for f in failed]
             print(f"run {i + 1}/{args.repeat}: {tail}", file=sys.stderr)
             runs.append(json.loads(out.read_text()) if out.exists() else {})
-    print(table(runs, passed))
+    print(table(runs, passed, failures))
     result = {"runs": len(runs), "passed": passed, "results": runs, "pytest": tails,
+              "failures": failures,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                          f"load {os.getloadavg()[0]:.1f}"}
     if args.out:
