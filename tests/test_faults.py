@@ -355,7 +355,7 @@ def test_lava_bridge_hang_or_death_gives_zero_and_says_why(tmp_path, lava_python
     args, env = bridge_command(base)
     env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"]
     bridge = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     ex = SingleThreadedExecutor(context=ctx)
@@ -400,22 +400,25 @@ def test_lava_bridge_hang_or_death_gives_zero_and_says_why(tmp_path, lava_python
         feeder_thread.start()
         assert spin(120, watch.moving), (inf.errors, inf.last_exception)
         t = time.monotonic()
-        os.kill(bridge.pid, signal.SIGSTOP)                      # the bridge hangs
+        os.killpg(bridge.pid, signal.SIGSTOP)                    # the bridge hangs
         spin(DEADMAN_S + 1.5)
         ttz_hang = watch.time_to_zero(t)
         why_hang = inf.last_exception
         assert ttz_hang is not None and ttz_hang <= DEADMAN_S + 0.6, ttz_hang
         assert not watch.moving() and "LavaBridgeError" in why_hang, why_hang
-        os.kill(bridge.pid, signal.SIGCONT)
-        t = kill9(bridge)                                        # ... and dies
+        os.killpg(bridge.pid, signal.SIGCONT)
+        t = kill9(bridge, group=True)                            # ... and dies
         spin(DEADMAN_S + 1.5)
         ttz_dead = watch.time_to_zero(t)
         assert ttz_dead is not None and not watch.moving()
         assert "LavaBridgeError" in inf.last_exception
     finally:
         stop.set()
-        if bridge.poll() is None:
-            bridge.kill()
+        try:                                 # the bridge and its Lava worker processes
+            os.killpg(bridge.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        bridge.wait(timeout=10)
         ex.shutdown(timeout_sec=1.0)
         for n in (inf, ctrl, feeder):
             n.destroy_node()

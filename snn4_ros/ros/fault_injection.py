@@ -154,9 +154,14 @@ def node_process(executable: str, params: dict | None = None, env: dict | None =
                             env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
 
 
-def kill9(proc: subprocess.Popen) -> float:
-    """SIGKILL a node process; returns the monotonic time of the kill."""
+def kill9(proc: subprocess.Popen, group: bool = False) -> float:
+    """SIGKILL a node process (with ``group``, its whole process group: the Lava bridge's
+    worker processes die with it, as on a crash of the machine's session); returns the
+    monotonic time of the kill."""
     t = time.monotonic()
-    os.kill(proc.pid, signal.SIGKILL)
+    if group:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     return t
