@@ -33,7 +33,7 @@ class Graph:
             "actions": {c: {"linear": 0.0, "angular": 0.5} for c in CLASSES}}))
         self.ctrl_params = {"actions_file": str(actions), "deadman_s": DEADMAN_S,
                             # a loaded test machine: decisions may queue for a while
-                            "max_decision_age_s": 2.0, "rate_hz": 50.0}
+                            "max_decision_age_s": 2.0, "rate_hz": 50.0, "stamped": False}
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx)
         self.ex = SingleThreadedExecutor(context=self.ctx)
@@ -224,7 +224,7 @@ def test_clock_jumps_and_a_frozen_clock_give_zero(tmp_path):
                                                    for c in CLASSES}}))
     ctrl = ControllerNode(context=ctx, parameter_overrides=[
         Parameter("use_sim_time", value=True), Parameter("actions_file", value=str(actions)),
-        Parameter("deadman_s", value=DEADMAN_S)])
+        Parameter("deadman_s", value=DEADMAN_S), Parameter("stamped", value=False)])
     node = rclpy.create_node("clock_probe", context=ctx)
     clock = node.create_publisher(Clock, "/clock", 10)
     pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
@@ -364,7 +364,7 @@ def test_lava_bridge_hang_or_death_gives_zero_and_says_why(tmp_path, lava_python
         Parameter("lava_timeout_s", value=0.5)])
     ctrl = ControllerNode(context=ctx, parameter_overrides=[
         Parameter("actions_file", value=str(actions)), Parameter("deadman_s", value=DEADMAN_S),
-        Parameter("max_decision_age_s", value=2.0)])
+        Parameter("max_decision_age_s", value=2.0), Parameter("stamped", value=False)])
     feeder = rclpy.create_node("lava_feeder", context=ctx)
     from event_camera_msgs.msg import EventPacket
     pub = feeder.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
