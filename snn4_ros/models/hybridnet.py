@@ -34,6 +34,7 @@ from ..events.frames import FrameConfig
 from .layers import SDSA, SpikingConv
 from .loihi import LoihiConv
 from .neurons import make_neuron
+from .readout import PrototypeReadout
 from .surrogate import Surrogate
 
 DVS_GESTURE_CLASSES = ("hand_clap", "right_hand_wave", "left_hand_wave", "right_arm_cw",
@@ -62,6 +63,10 @@ class HybridNetConfig:
     head_hidden: int = 64
     classes: tuple[str, ...] = DVS_GESTURE_CLASSES
     tracking: bool = True
+    # "linear", or "prototype" (models/readout.py: distance to taught examples, with a
+    # constant "none" row; prototype_rows gives each row's class index)
+    readout: str = "linear"
+    prototype_rows: tuple[int, ...] = ()
     # input representation (the event -> frame transform the model was trained with)
     sensor_width: int = 128
     sensor_height: int = 128
@@ -72,6 +77,9 @@ class HybridNetConfig:
         self.channels = tuple(self.channels)
         self.strides = tuple(self.strides)
         self.classes = tuple(self.classes)
+        self.prototype_rows = tuple(int(r) for r in self.prototype_rows)
+        if self.readout not in ("linear", "prototype"):
+            raise ValueError(f"readout must be 'linear' or 'prototype', got {self.readout!r}")
         if len(self.channels) != len(self.strides):
             raise ValueError("channels and strides need the same length")
         if self.channels[-1] % self.sat_groups:
@@ -203,7 +211,11 @@ class HybridNet(nn.Module):
         self.sat = SAT(c_in, cfg.sat_groups, cfg.sat_kernel)
         self.head = nn.Sequential(nn.Conv2d(c_in, cfg.head_hidden, 3, padding=1),
                                   nn.BatchNorm2d(cfg.head_hidden), nn.ReLU())
-        self.classifier = nn.Linear(cfg.head_hidden, len(cfg.classes))
+        if cfg.readout == "prototype":
+            self.classifier = PrototypeReadout(cfg.head_hidden, cfg.prototype_rows,
+                                               len(cfg.classes))
+        else:
+            self.classifier = nn.Linear(cfg.head_hidden, len(cfg.classes))
         if cfg.tracking:
             self.heat = nn.Conv2d(cfg.head_hidden, 1, 1)
             self.vis = nn.Linear(cfg.head_hidden, 1)
@@ -233,12 +245,17 @@ class HybridNet(nn.Module):
             x = self.attn(x)
         return x, counts
 
-    def bridge_heads(self, s: torch.Tensor) -> tuple:
-        """Bridge + heads over the spikes of the last ``window`` steps ([T, B, C, h, w])."""
+    def head_maps(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shared head's feature maps [B, head_hidden, h, w] and the ERS attention, over
+        the spikes of the last ``window`` steps: what the readout and tracking head read."""
         s = s[-self.cfg.window:]
         weighted, a = self.ers(s)
         dense, _ = self.sat(weighted)
-        h = self.head(dense)
+        return self.head(dense), a
+
+    def bridge_heads(self, s: torch.Tensor) -> tuple:
+        """Bridge + heads over the spikes of the last ``window`` steps ([T, B, C, h, w])."""
+        h, a = self.head_maps(s)
         logits = self.classifier(h.mean(dim=(2, 3)))
         pos = vis = heat = None
         if self.cfg.tracking:
