@@ -10,6 +10,7 @@
     snn4 up [--source SPEC] [--duration S]      the ROS 2 graph in one process
     snn4 replay BAG... --model M [--report DIR] recordings through the live code -> report
     snn4 loihi quantize|export                  the Loihi 2 profile: QAT, Lava export
+    snn4 teach --out NEW --gesture NAME=REC,... --nothing REC   few-shot gestures on site
     snn4 sources                                the source specs and formats understood
 
 Each command group is a module of ``app/commands`` (``parser_NAME(sub)`` adds the
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from .commands import live, loihi, recordings, replay, training
+from .commands import live, loihi, recordings, replay, teach, training
 from .errors import ArgumentParser, debug_requested, run_command
 
 
@@ -61,6 +62,7 @@ def build_parser() -> ArgumentParser:
     live.parser_params(sub)
     replay.parser_replay(sub)
     loihi.parser_loihi(sub)
+    teach.parser_teach(sub)
     recordings.parser_sources(sub)
     return p
 
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     user's mistake is one line on stderr and exit status 2, never a traceback."""
     debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
-    if args.cmd in ("train", "eval", "demo", "up", "replay", "loihi", "finetune-real"):
+    if args.cmd in ("train", "eval", "demo", "up", "replay", "loihi", "finetune-real",
+                    "teach"):
         from ..models.allocator import tune_allocator
         tune_allocator()
     args.raw_argv = argv

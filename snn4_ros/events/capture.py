@@ -94,8 +94,9 @@ def activity_segments(ea: EventArray, bin_us: int = 40_000, min_s: float = 0.8,
                       gap_s: float = 0.3, smooth_bins: int = 5) -> list[tuple[float, float]]:
     """(start_s, end_s) of the active stretches, relative to the first event.
 
-    The quiet level is the 20th percentile of the smoothed per-bin event counts; a bin is
-    active above 3x that (and above 5 events per bin). Gaps shorter than ``gap_s`` are
+    The quiet and busy levels are the 20th and 90th percentiles of the smoothed per-bin
+    event counts; a bin is active above their geometric mean. When the busy level is not
+    3x the quiet one, there is no pause to cut at. Gaps shorter than ``gap_s`` are
     bridged, stretches shorter than ``min_s`` dropped. A recording that is active all
     through gives one stretch: the whole recording."""
     ev = ea.events
@@ -106,10 +107,11 @@ def activity_segments(ea: EventArray, bin_us: int = 40_000, min_s: float = 0.8,
     counts = np.bincount(((ev["t"] - t0) // (bin_us * 1000)).astype(np.int64), minlength=nb)
     k = np.ones(smooth_bins) / smooth_bins
     sm = np.convolve(counts, k, mode="same")
-    quiet = float(np.percentile(sm, 20))
-    active = sm > max(3 * quiet, 5.0)
-    if active.mean() > 0.9:                  # no quiet part: all of it is one performance
-        active[:] = True
+    quiet, busy = float(np.percentile(sm, 20)), float(np.percentile(sm, 90))
+    if busy < 3 * max(quiet, 5.0):          # no quiet part: all of it is one performance
+        active = np.ones(nb, bool)
+    else:                                   # between the two levels (geometric mean)
+        active = sm > max(np.sqrt(max(quiet, 1.0) * busy), 5.0)
     segs, start = [], None
     for i, a in enumerate(np.append(active, False)):
         if a and start is None:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ..events.array import EventArray
 from ..events.capture import Take as Demo   # one demonstration: events + time range
 from ..events.frames import FrameStream, rescale_events
-from .data import frame_config
+from .datasets import frame_config
 from .hybridnet import HybridNet, HybridNetConfig
 from .readout import PrototypeReadout
 

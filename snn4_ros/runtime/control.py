@@ -89,12 +89,16 @@ class ControllerConfig:
     def from_dict(cls, d: dict) -> "ControllerConfig":
         d = dict(d)
         acts = d.pop("actions", None)
+        gestures = d.pop("gestures", None)      # user gesture names -> actions (gestures.py)
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown controller parameters: {sorted(unknown)}")
         cfg = cls(**d)
         if acts is not None:
             cfg.actions = {k: Action(**v) if isinstance(v, dict) else v for k, v in acts.items()}
+        if gestures is not None:
+            from .gestures import apply_gesture_map
+            cfg.actions = apply_gesture_map(cfg.actions, gestures)
         return cfg
 
 
