@@ -90,18 +90,21 @@ def test_taught_model_recognises_held_back_real_clips(taught, clips):
 
 
 def test_taught_model_false_commands_on_real_negatives(taught, shared_data):
+    """One of each kind of real negative the model was not shown (walking, a clamp, both
+    bags, the Prophesee file, N-MNIST); bench/teach.py replays all of them, cross-validated."""
     from snn4_ros.eval.recognition import false_commands, real_negatives
 
     net, _ = checkpoint.load(taught)
     ctrl = {"gestures": {"wave": "turn_left"}}
-    negs = real_negatives(shared_data, nmnist=10)
-    negs.pop(Path(WALK).stem)                   # its first 4 s were the "nothing"
+    negs = real_negatives(shared_data, nmnist=5)
+    keep = ("neal_walking", "cam289_right_clamp_test1", "rosbag2/evt3_trigger",
+            "rosbag2/libcaer_rollover", "prophesee/evt3_sample.raw", "nmnist_train1k[:5]")
     total = 0.0
-    for name, paths in negs.items():
-        r = false_commands(net, paths, ctrl, name)
+    for name in keep:
+        r = false_commands(net, negs[name], ctrl, name)
         total += r.duration_s
         assert r.per_min <= 1.0, (name, r.as_dict())
-    assert total > 50                           # about a minute of real negatives
+    assert total > 25                           # seconds of real negatives
 
 
 def test_teach_through_replay_cli(taught, clips, capsys):
