@@ -208,7 +208,8 @@ def test_gesture_mapping_in_controller_config():
     ctrl = GestureController(cfg)
     for i in range(4):
         ctrl.on_decision(0.04 * i, "wave", 0.95)
-    c = ctrl.command(0.2)
+    ctrl.command(0.13)
+    c = ctrl.command(0.2)                       # ramped up by the acceleration limit
     assert c.action == "wave" and c.angular > 0
     for bad in ({"wave": "dance"}, {"wave": {"linear": "fast"}}, {"wave": {"speed": 1}}):
         with pytest.raises(ValueError):

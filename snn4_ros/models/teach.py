@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..events.array import EventArray
+from ..events.errors import UserError
 from ..events.capture import Take as Demo   # one demonstration: events + time range
 from ..events.frames import FrameStream, rescale_events
 from .datasets import frame_config
@@ -47,7 +48,7 @@ NONE = "none"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
-class TeachError(ValueError):
+class TeachError(UserError):
     """A teaching session that cannot produce a model: says what to record or rename."""
 
 

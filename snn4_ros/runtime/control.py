@@ -96,9 +96,10 @@ class ControllerConfig:
         cfg = cls(**d)
         if acts is not None:
             cfg.actions = {k: Action(**v) if isinstance(v, dict) else v for k, v in acts.items()}
-        if gestures is not None:
-            from .gestures import apply_gesture_map
-            cfg.actions = apply_gesture_map(cfg.actions, gestures)
+        if gestures is not None:       # laid over the table; unlisted gestures keep theirs
+            from .gestures import resolve_gestures
+            cfg.actions = {**cfg.actions, **{k: Action(**v) for k, v in
+                                             resolve_gestures(gestures).items()}}
         return cfg
 
 

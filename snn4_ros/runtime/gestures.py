@@ -18,26 +18,26 @@ from __future__ import annotations
 
 import math
 
-from .control import Action
-
+# Action fields (runtime/control.py builds the Action; this module stays a leaf)
 NAMED_ACTIONS = {
-    "stop": Action(0.0, 0.0),
-    "turn_left": Action(0.0, 0.5),
-    "turn_right": Action(0.0, -0.5),
-    "rotate_ccw": Action(0.0, 1.0),
-    "rotate_cw": Action(0.0, -1.0),
-    "forward": Action(0.2, 0.0),
-    "back": Action(-0.1, 0.0),
-    "follow": Action(0.0, 0.0, follow=True),
+    "stop": {"linear": 0.0, "angular": 0.0, "follow": False},
+    "turn_left": {"linear": 0.0, "angular": 0.5, "follow": False},
+    "turn_right": {"linear": 0.0, "angular": -0.5, "follow": False},
+    "rotate_ccw": {"linear": 0.0, "angular": 1.0, "follow": False},
+    "rotate_cw": {"linear": 0.0, "angular": -1.0, "follow": False},
+    "forward": {"linear": 0.2, "angular": 0.0, "follow": False},
+    "back": {"linear": -0.1, "angular": 0.0, "follow": False},
+    "follow": {"linear": 0.0, "angular": 0.0, "follow": True},
 }
 
 
-def parse_action(name: str, spec) -> Action:
+def parse_action(name: str, spec) -> dict:
+    """The Action fields of one ``gestures:`` entry (a named action or a mapping)."""
     if isinstance(spec, str):
         if spec not in NAMED_ACTIONS:
             raise ValueError(f"gesture {name!r}: unknown action {spec!r}; named actions: "
                              f"{', '.join(NAMED_ACTIONS)} (or {{linear: .., angular: ..}})")
-        return NAMED_ACTIONS[spec]
+        return dict(NAMED_ACTIONS[spec])
     if isinstance(spec, dict):
         unknown = set(spec) - {"linear", "angular", "follow"}
         if unknown:
@@ -47,14 +47,15 @@ def parse_action(name: str, spec) -> Action:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"gesture {name!r}: velocities must be finite numbers, got "
                                  f"{spec}")
-        return Action(float(lin), float(ang), bool(spec.get("follow", False)))
+        return {"linear": float(lin), "angular": float(ang),
+                "follow": bool(spec.get("follow", False))}
     raise ValueError(f"gesture {name!r}: an action is a name or a mapping, got {spec!r}")
 
 
-def apply_gesture_map(actions: dict[str, Action], mapping: dict | None) -> dict[str, Action]:
-    """``actions`` with the user's ``gestures:`` mapping laid over it, plus "none" = stop."""
-    out = dict(actions)
-    out.setdefault("none", NAMED_ACTIONS["stop"])
+def resolve_gestures(mapping: dict | None) -> dict[str, dict]:
+    """Class name -> Action fields for the user's ``gestures:`` mapping, "none" = stop
+    unless mapped otherwise."""
+    out = {"none": dict(NAMED_ACTIONS["stop"])}
     for name, spec in (mapping or {}).items():
         out[str(name)] = parse_action(str(name), spec)
     return out

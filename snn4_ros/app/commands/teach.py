@@ -27,8 +27,9 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def _collect_file_takes(args, out) -> list:
+def _collect_file_takes(args, out, base_classes) -> list:
     from ...events.capture import parse_range, read_session_csv, takes_from_file
+    from ...models.teach import check_names
 
     takes = []
     specs: list[tuple[str, str, float | None, float | None]] = []
@@ -38,6 +39,7 @@ def _collect_file_takes(args, out) -> list:
             raise ValueError(f"--gesture wants NAME=REC[@START-END][,REC...], got {item!r}")
         for r in recs.split(","):
             specs.append((name.strip(), *parse_range(r.strip())))
+    check_names(sorted({label for label, *_ in specs}), base_classes)   # before reading
     for r in args.nothing or []:
         specs.append(("none", *parse_range(r)))
     if args.session:
@@ -57,7 +59,7 @@ def _collect_file_takes(args, out) -> list:
 def cmd_teach(args) -> int:
     from ...events import EventDataError
     from ...models import checkpoint
-    from ...models.teach import NONE, TeachConfig, TeachError, teach
+    from ...models.teach import NONE, TeachConfig, TeachError, check_names, teach
     from ...models.zoo import find_model
 
     out = sys.stdout if not args.json else sys.stderr
@@ -94,12 +96,13 @@ def cmd_teach(args) -> int:
 
             if not args.gestures:
                 return _fail("--camera needs --gestures NAME[,NAME...]")
+            names = [g.strip() for g in args.gestures.split(",")]
+            check_names(names, tuple(base.cfg.classes))
             live = LiveCapture(iter_camera(args.camera or None), out=out)
-            takes = live.session([g.strip() for g in args.gestures.split(",")], args.k,
-                                 args.seconds, args.nothing_seconds)
+            takes = live.session(names, args.k, args.seconds, args.nothing_seconds)
         else:
             out.write("demonstrations:\n")
-            takes = _collect_file_takes(args, out)
+            takes = _collect_file_takes(args, out, tuple(base.cfg.classes))
     except (EventDataError, ValueError) as exc:
         return _fail(str(exc))
     unknown = sorted(set(actions) - {t.label for t in takes})
