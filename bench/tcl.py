@@ -16,7 +16,7 @@ the clips that are scored later is transductive (unlabelled target data); the nu
 Then, with the backbone frozen, the heads are trained on ``synthetic:N`` labelled clips
 (``train_heads_frozen``, same seed and recipe for all three; fine-tuned from the shipped
 heads, or from scratch with ``--fresh-heads``) and the result is measured:
-synthetic accuracy (88 fresh clips, seed 3), the 12 real right-hand-wave clips (recognised:
+synthetic accuracy (fresh clips, seed 3), the 12 real right-hand-wave clips (recognised:
 the controller starts a right_hand_wave command in the labelled range; and the share of bins
 whose top class is right_hand_wave), false command episodes per minute on the real negatives,
 and -- as a second use of the features -- ``snn4 teach`` (R-STDP) cross-validated on top of
@@ -41,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--synthetic", type=int, default=20, help="training clips per class")
+    ap.add_argument("--synthetic-test", type=int, default=3, help="test clips per class")
     ap.add_argument("--head-epochs", type=int, default=8)
     ap.add_argument("--nmnist", type=int, default=50)
     ap.add_argument("--teach-folds", type=int, default=2)
@@ -78,7 +79,7 @@ def main() -> None:
     print(f"{len(streams)} unlabelled real streams, {sum(len(s) for s in streams)} bins "
           f"({sum(len(s) for s in streams) * base.cfg.bin_us / 1e6:.0f} s)", flush=True)
     train = synthetic_data(args.synthetic, base.cfg, seed=0, workers=1)
-    test = synthetic_data(8, base.cfg, seed=3, workers=1)
+    test = synthetic_data(args.synthetic_test, base.cfg, seed=3, workers=1)
     clips = read_session_csv(DATA / "aedat4_dvs128" / "labels.csv")
     negatives = real_negatives(DATA, args.nmnist)
     ctrl = {}                                   # the shipped action table
