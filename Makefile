@@ -66,6 +66,8 @@ bench: bench-env
 	$(BIN)/python bench/dashboard_load.py
 	$(BIN)/python bench/lava.py
 	$(BIN)/python bench/realworld.py
+	$(BIN)/python bench/teach.py
+	$(BIN)/python bench/tcl.py
 
 models: venv
 	tools/train_models.sh all
