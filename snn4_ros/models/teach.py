@@ -40,7 +40,6 @@ from ..events.array import EventArray
 from ..events.errors import UserError
 from ..events.capture import Take as Demo   # one demonstration: events + time range
 from ..events.frames import FrameStream, rescale_events
-from .datasets import frame_config
 from .hybridnet import HybridNet, HybridNetConfig
 from .readout import PrototypeReadout
 
@@ -159,7 +158,7 @@ def recording_frames(net: HybridNet, ea: EventArray, t0_ns: int | None = None
     ev = rescale_events(ea.events, (ea.width, ea.height), (cfg.sensor_width, cfg.sensor_height))
     if t0_ns is not None:
         ev = ev[ev["t"] >= t0_ns]
-    fs = FrameStream(frame_config(cfg), cfg.sensor_width, cfg.sensor_height)
+    fs = FrameStream(cfg.frame_config(), cfg.sensor_width, cfg.sensor_height)
     frames, ends = fs.push(ev)
     if len(ev):                               # close the last bin too
         more, more_ends = fs.flush(int(ev["t"][-1]) + fs.bin_ns)

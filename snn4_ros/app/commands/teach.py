@@ -136,6 +136,9 @@ def cmd_teach(args) -> int:
                       **rep,
                       "sensor_sizes": sorted(f"{w}x{h}" for w, h in sizes),
                       "actions": mapping},
+            # what `snn4 replay --model OUT` uses without --controller (the gating stays
+            # the controller's defaults, the setting bench/teach.py measured)
+            "controller": {"gestures": mapping},
             "command": "snn4 " + " ".join(getattr(args, "raw_argv", []))}
     # write beside the destination, then move into place: a failure leaves nothing half-made
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -198,6 +201,6 @@ def parser_teach(sub) -> None:
     q.add_argument("--min-demos", type=int, default=3, help="fewest demonstrations per gesture")
     q.add_argument("--no-loo", action="store_true",
                    help="skip the leave-one-demonstration-out accuracy (faster)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="seed of the learning rule (R-STDP exploration, gradient init)")
     q.add_argument("--json", action="store_true", help="print the card's teach figures as JSON")
     q.set_defaults(fn=cmd_teach)
