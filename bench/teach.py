@@ -3,7 +3,7 @@
     python bench/teach.py [--folds 4] [--k 5] [--nmnist 100] [--rules rstdp,gradient,...]
 
 The 12 labelled right-hand-wave clips of ../shared/data/aedat4_dvs128 are shuffled (seed) and
-rotated into folds: each fold teaches the gesture "wave" from K clips (each clip one
+rotated into folds (by ``--step`` clips): each fold teaches the gesture "wave" from K clips (each clip one
 demonstration, its labelled range) plus 4 s of "nothing" from one real walking recording
 (alternating between two), and scores the other clips: a clip is recognised when the
 controller starts a "wave" command episode inside its labelled range (through ``snn4 replay``'s
@@ -41,6 +41,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--k", type=int, default=5, help="demonstrations per fold")
+    ap.add_argument("--step", type=int, default=3,
+                    help="clips the teaching set moves by from fold to fold (so --folds 3 "
+                         "gives the first 3 of the 4 default folds)")
     ap.add_argument("--nmnist", type=int, default=100, help="N-MNIST samples as negatives")
     ap.add_argument("--rules", default="rstdp,gradient,imprint,linear")
     ap.add_argument("--base", default="hybridnet_gesture_synth")
@@ -64,7 +67,7 @@ def main() -> None:
     negatives = real_negatives(DATA, args.nmnist)
     rules = args.rules.split(",")
     results: dict = {r: {"folds": []} for r in rules}
-    step = max(1, len(clips) // args.folds)
+    step = args.step
     for f in range(args.folds):
         taught = [clips[i] for i in np.roll(order, -f * step)[:args.k]]
         held = [c for c in clips if c not in taught]
