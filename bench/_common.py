@@ -1,0 +1,67 @@
+"""What every benchmark shares: where its JSON goes, and the conditions it ran under.
+
+Each bench prints one JSON object as its last line and writes the same object to
+``bench/results/NAME.json``; ``python bench/readme.py`` regenerates the README's figures from
+those files, so the README cannot disagree with the benchmarks. The object carries a
+``meta`` entry (UTC time, commit, CPU count, load average before and after) because on a
+shared or slow machine the absolute numbers mean little without the load they ran under:
+compare ratios measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class Run:
+    """``with Run("model") as run: ...; run.emit(out)``: records the load around the run."""
+
+    def __init__(self, name: str, out_dir: Path | None = None):
+        self.name = name
+        self.out_dir = Path(out_dir) if out_dir is not None else RESULTS
+
+    def __enter__(self) -> "Run":
+        self.t0 = time.time()
+        self.load0 = os.getloadavg()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def meta(self) -> dict:
+        return {"utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.t0)),
+                "commit": _commit(), "cpus": os.cpu_count(),
+                "loadavg_1m_start": round(self.load0[0], 2),
+                "loadavg_1m_end": round(os.getloadavg()[0], 2),
+                "loadavg_5m_end": round(os.getloadavg()[1], 2),
+                "wall_s": round(time.time() - self.t0, 1)}
+
+    def emit(self, out: dict) -> dict:
+        """Write ``bench/results/NAME.json`` and print the object as the last line."""
+        out = {**out, "meta": self.meta()}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / f"{self.name}.json").write_text(json.dumps(out, indent=1) + "\n")
+        print(json.dumps(out), flush=True)
+        return out
+
+
+def emit(name: str, out: dict) -> dict:
+    """``Run(name).emit(out)`` for a bench that has its own timing (load: at the end, with
+    the 5-minute average covering the run)."""
+    with Run(name) as run:
+        return run.emit(out)
