@@ -14,16 +14,21 @@ help:
 	@echo "make demo   - the ROS 2 perception graph on the synthetic DVS (snn4 up)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - run the benchmarks in bench/ (installs the peer frameworks)"
-	@echo "make models - retrain the shipped models in models/ (~25 min on 2 cores)"
+	@echo "make models - retrain the shipped models in models/ (tens of minutes on 2 cores;"
+	@echo "              tools/train_models.sh prints each recipe's time)"
 	@echo "make lava-env   - the Lava venv (Python 3.10, lava-nc, numpy<2) in hw/.lava-venv"
 	@echo "make lava-check - torch fixed-point emulation vs Lava, spike train by spike train"
 
 $(STAMP): requirements.txt constraints.txt setup.py setup.cfg
 	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
-	@echo "installing the Python dependencies into $(VENV) (requirements.txt, torch CPU pinned)"
-	$(BIN)/pip install -q -U pip $(QUIET_PIP)
-	$(BIN)/pip install -q -c constraints.txt -r requirements.txt $(QUIET_PIP)
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	@echo "installing the Python dependencies into $(VENV): requirements.txt with torch (CPU)"
+	@echo "  pinned by constraints.txt, the ROS 2 wheels, dv-processing; minutes on a cold cache,"
+	@echo "  one line per package being fetched:"
+	@$(BIN)/pip install -q -U pip $(QUIET_PIP)
+	@$(BIN)/pip install -c constraints.txt -r requirements.txt 2>&1 | { grep --line-buffered \
+	  -E '^(Collecting|Successfully installed|ERROR|error)' | sed -u 's/^/  pip: /' || true; }
+	@echo "installing snn4_ros itself (editable: the snn4 command and the node executables)"
+	@$(BIN)/pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@touch $@
 
 venv: $(STAMP)

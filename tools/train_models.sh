@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the shipped models in models/ (CPU, 2 cores: about 25 minutes in all).
-#   tools/train_models.sh [nmnist|gesture|loihi|all]   (loihi: ~15 min more)
+# Reproduces the shipped models in models/ (CPU, 2 cores; each recipe prints its time).
+#   tools/train_models.sh [nmnist|gesture|loihi|all]
 #   tools/train_models.sh real                            (the real-world recipe, not in all)
 #   DVSGESTURE=DIR tools/train_models.sh dvsgesture       (the DVS128 Gesture recipe, not in all)
 set -euo pipefail
@@ -9,8 +9,13 @@ SNN4=.venv/bin/snn4
 NMNIST=${NMNIST:-../shared/data/nmnist_train1k}
 what=${1:-all}
 mkdir -p out
+# each recipe says when it starts and how long it took (the time README and make help cite)
+t_all=$SECONDS
+step() { echo "train_models.sh: $1 (started $(date -u +%H:%M:%S) UTC)"; t_step=$SECONDS; }
+done_step() { echo "train_models.sh: $1 took $(( (SECONDS - t_step) / 60 )) min $(( (SECONDS - t_step) % 60 )) s"; }
 
 if [ "$what" = nmnist ] || [ "$what" = all ]; then
+  step nmnist
   # 1. held-out estimate: train on 80% of the 1,000 real samples, evaluate on the other 20%
   $SNN4 train --dataset "nmnist:$NMNIST" --preset hybridnet-nmnist --val-split 0.2 \
     --epochs 60 --augment-shift 2 --seed 0 --out out/nmnist_holdout --quiet
@@ -31,9 +36,11 @@ card["training_data"] = ("the 1,000 real N-MNIST training samples in ../shared/d
                          "(slayerPytorch NMNISTsmall, CC BY-SA), 10 bins of 30 ms at 34x34")
 json.dump(card, open("models/nmnist_1k.json", "w"), indent=2)
 PY
+  done_step nmnist
 fi
 
 if [ "$what" = gesture ] || [ "$what" = all ]; then
+  step gesture
   # fresh synthetic clips: training seed 0, validation seed 1, test seed 2 (new sensors each)
   $SNN4 train --dataset synthetic:150 --val synthetic:30:1 --preset hybridnet-s \
     --epochs 20 --seed 0 --out models/hybridnet_gesture_synth --quiet
@@ -49,9 +56,11 @@ card["training_data"] = (
     "class (seed 2) on sensors never seen in training")
 json.dump(card, open("models/hybridnet_gesture_synth.json", "w"), indent=2)
 PY
+  done_step gesture
 fi
 
 if [ "$what" = real ]; then
+  step real
   # the real-world recipe (not shipped yet: its cross-validated figures miss the bar, see the
   # README; not part of "all"): the synthetic model kept, its classifier refitted on real DVS128 right-hand waves, real recordings without
   # any command gesture (the 'none' outcome), the real-looking simulator with distractor
@@ -60,9 +69,11 @@ if [ "$what" = real ]; then
   $SNN4 finetune-real --init models/hybridnet_gesture_synth --folds 4 --seed 0 \
     --out models/hybridnet_gesture_real
   $SNN4 simstats --plot out/simstats.png
+  done_step real
 fi
 
 if [ "$what" = dvsgesture ]; then
+  step dvsgesture
   # DVS128 Gesture (IBM; tonic's local layout: DIR/ibmGestureTrain, DIR/ibmGestureTest).
   # Benchmark protocol as in the published anchors: T=16 frames over the whole ~6 s sample
   # (375 ms bins), trained on the 1,077 training samples, scored on the 264 test samples.
@@ -74,9 +85,11 @@ if [ "$what" = dvsgesture ]; then
     --seed 0 --out models/hybridnet_dvsgesture
   $SNN4 eval --model models/hybridnet_dvsgesture --dataset "dvsgesture:$DVSGESTURE" --record \
     --plot out/hybridnet_dvsgesture_confusion.png
+  done_step dvsgesture
 fi
 
 if [ "$what" = loihi ] || [ "$what" = all ]; then
+  step loihi
   # the Loihi 2 profile: float training (CUBA-LIF in Lava's update order, no batch norm in the
   # backbone), then fixed point: conversion + 3 epochs of quantisation-aware training whose
   # forward pass is Lava's integer arithmetic; the Lava export is written next to it
@@ -94,4 +107,6 @@ card["reproduce"] = "tools/train_models.sh loihi"
 card["float_model_test_evaluation"] = flt.get("evaluations", [])[-1:]
 json.dump(card, open("models/hybridnet_gesture_loihi.json", "w"), indent=2)
 PY
+  done_step loihi
 fi
+echo "train_models.sh $what: $(( (SECONDS - t_all) / 60 )) min in all"

@@ -18,6 +18,7 @@ from ..events.sources import iter_source
 from ..models import checkpoint
 from ..models.zoo import find_model
 from ..runtime.pipeline import PerceptionPipeline
+from ..runtime.realtime import behind_real_time
 
 
 def run_demo(duration_s: float | None = None, seed: int = 0, encoding: str = "evt3",
@@ -60,11 +61,12 @@ def run_demo(duration_s: float | None = None, seed: int = 0, encoding: str = "ev
             correct += ok and settled
             gx, gy, _ = label.get("target", (np.nan, np.nan, False))
             tx, ty = (float(v) for v in o.position[0]) if o.position is not None else (np.nan,) * 2
+            behind = behind_real_time(n_bins * pipe.cfg.bin_us / 1e6, now - t_print)
             out(f"{n_ev / (now - t_print):8,.0f} ev/s {n_pkt / (now - t_print):4.0f} pkt/s "
                 f"{n_bins:3d} bins  packet->decision p50 {np.median(infer) * 1e3:5.2f} ms  "
                 f"truth={label.get('name', '?'):<15} snn={name:<15} p={float(conf):.2f} "
                 f"{'ok ' if ok else '-- '} target=({tx:5.1f},{ty:5.1f}) truth=({gx:5.1f},{gy:5.1f}) "
-                f"[{correct}/{decided} settled agree]")
+                f"[{correct}/{decided} settled agree]" + (f"  WARNING {behind}" if behind else ""))
             n_ev = n_pkt = n_bins = 0
             infer.clear()
             t_print = now

@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..events.errors import UserError, did_you_mean
+
 
 @dataclass
 class Action:
@@ -53,6 +55,10 @@ DEFAULT_ACTIONS = {
 }
 
 
+class ControllerConfigError(UserError):
+    """A controller setting that does not exist or is out of range (a YAML, --controller)."""
+
+
 @dataclass
 class ControllerConfig:
     min_confidence: float = 0.8
@@ -74,16 +80,16 @@ class ControllerConfig:
     def __post_init__(self):
         for name in ("debounce",):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+                raise ControllerConfigError(f"{name} must be >= 1")
         if self.agree_window < 0 or (self.agree_window and self.agree_window < self.debounce):
-            raise ValueError("agree_window must be 0 (off) or >= debounce")
+            raise ControllerConfigError("agree_window must be 0 (off) or >= debounce")
         for name in ("min_confidence", "follow_min_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1]")
+                raise ControllerConfigError(f"{name} must lie in [0, 1]")
         for name in ("hold_s", "deadman_s", "max_decision_age_s", "max_linear", "max_angular",
                      "max_linear_accel", "max_angular_accel", "image_width"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
+                raise ControllerConfigError(f"{name} must be positive")
 
     @classmethod
     def from_dict(cls, d: dict) -> "ControllerConfig":
@@ -92,7 +98,9 @@ class ControllerConfig:
         gestures = d.pop("gestures", None)      # user gesture names -> actions (gestures.py)
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown controller parameters: {sorted(unknown)}")
+            hint = did_you_mean(sorted(unknown)[0], cls.__dataclass_fields__)
+            raise ControllerConfigError(f"unknown controller parameters: {sorted(unknown)}{hint} "
+                                        f"(known: {', '.join(cls.__dataclass_fields__)})")
         cfg = cls(**d)
         if acts is not None:
             cfg.actions = {k: Action(**v) if isinstance(v, dict) else v for k, v in acts.items()}

@@ -46,6 +46,13 @@ def cmd_replay(args) -> int:
         return 2
     status = 1 if job.failures else 0
     m = compute_metrics(traces, args.threshold, controller)
+    if args.rate:                    # paced: say so when the replay could not keep the pace
+        from ...runtime.realtime import behind_real_time
+
+        behind = behind_real_time(m["duration_s"], m["wall_s"], wanted=args.rate)
+        if behind:
+            print(f"snn4 replay: WARNING {behind}: the latencies and drops are those of an "
+                  "overloaded run", file=sys.stderr)
     if args.positives:
         from ...eval.realworld import replay_tradeoff
         from ...models import checkpoint
