@@ -137,6 +137,12 @@ def run_replay(job: ReplayJob, show_progress: bool = True) -> list[ReplayTrace]:
         job.failures.append((job.recordings[i], str(exc)))
 
     labels = check_job(job, on_bad=failed)              # fail before work
+    if job.recordings and len(job.failures) == len(job.recordings):
+        # nothing left to replay: one line now, before a progress bar or a process starts
+        rec, why = job.failures[0]
+        raise UserError(why if len(job.failures) == 1 else
+                        f"none of the {len(job.recordings)} recordings can be replayed "
+                        f"(the first: {why})")
     counts = [_message_count(r, job.opts.topic) for r in job.recordings]
     total = sum(counts) if all(c is not None for c in counts) else None
     bar = tqdm(total=total, unit="msg", desc="replay", disable=not show_progress)
