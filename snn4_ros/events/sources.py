@@ -44,8 +44,8 @@ def detect_format(path: str | Path) -> str:
             return "rosbag2"
         if (p / "labels.txt").exists() and (any(p.glob("*.bs2")) or any(p.glob("*.bin"))):
             return "nmnist_stream"
-        raise EventDataError("folder is neither a ROS 2 bag (no metadata.yaml, .db3 or .mcap) "
-                             "nor an N-MNIST folder (labels.txt + .bs2/.bin)", where=str(p))
+        raise EventDataError("folder is not a ROS 2 bag (no metadata.yaml, .db3 or .mcap) "
+                             "and not an N-MNIST folder (labels.txt + .bs2/.bin)", where=str(p))
     if not p.exists():
         raise EventDataError("no such file", where=str(p))
     suf = p.suffix.lower()
