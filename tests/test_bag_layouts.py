@@ -255,7 +255,7 @@ def test_layouts_that_cannot_be_read_are_refused_clearly(tmp_path, stream):
         read_bag(bag)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(EventDataError, match="neither a ROS 2 bag"):
+    with pytest.raises(EventDataError, match="folder is not a ROS 2 bag .*and not an N-MNIST folder"):
         read_recording_any(empty)
     (tmp_path / "x.mcap").write_bytes(b"not an mcap at all")
     with pytest.raises(EventDataError, match="not an MCAP file"):
