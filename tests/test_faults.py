@@ -222,10 +222,11 @@ def test_clock_jumps_and_a_frozen_clock_give_zero(tmp_path):
     actions.write_text(yaml.safe_dump({"min_confidence": 0.0, "debounce": 1, "hold_s": 0.3,
                                        "actions": {c: {"linear": 0.0, "angular": 0.5}
                                                    for c in CLASSES}}))
-    ctrl = ControllerNode(context=ctx, parameter_overrides=[
+    ctrl = ControllerNode(context=ctx, namespace="/t_clock", parameter_overrides=[
         Parameter("use_sim_time", value=True), Parameter("actions_file", value=str(actions)),
         Parameter("deadman_s", value=DEADMAN_S), Parameter("stamped", value=False)])
-    node = rclpy.create_node("clock_probe", context=ctx)
+    # a namespace of its own: no node another test left behind can reach these topics
+    node = rclpy.create_node("clock_probe", context=ctx, namespace="/t_clock")
     clock = node.create_publisher(Clock, "/clock", 10)
     pub = node.create_publisher(Classification, GESTURE_TOPIC, 10)
     watch = CmdWatch().attach(node)
@@ -353,19 +354,20 @@ def test_lava_bridge_hang_or_death_gives_zero_and_says_why(tmp_path, lava_python
                                        "actions": {c: {"linear": 0.0, "angular": 0.5}
                                                    for c in net.cfg.classes}}))
     args, env = bridge_command(base)
+    args += ["-r", "__ns:=/t_lava"]      # a namespace of its own (no other test's nodes)
     env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"]
     bridge = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     ex = SingleThreadedExecutor(context=ctx)
-    inf = InferenceNode(context=ctx, parameter_overrides=[
+    inf = InferenceNode(context=ctx, namespace="/t_lava", parameter_overrides=[
         Parameter("model", value=str(base)), Parameter("backend", value="lava"),
         Parameter("lava_timeout_s", value=0.5)])
-    ctrl = ControllerNode(context=ctx, parameter_overrides=[
+    ctrl = ControllerNode(context=ctx, namespace="/t_lava", parameter_overrides=[
         Parameter("actions_file", value=str(actions)), Parameter("deadman_s", value=DEADMAN_S),
         Parameter("max_decision_age_s", value=2.0), Parameter("stamped", value=False)])
-    feeder = rclpy.create_node("lava_feeder", context=ctx)
+    feeder = rclpy.create_node("lava_feeder", context=ctx, namespace="/t_lava")
     from event_camera_msgs.msg import EventPacket
     pub = feeder.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
     watch = CmdWatch().attach(feeder)
