@@ -272,3 +272,49 @@ def test_the_actions_file_is_the_default_mapping():
     for name in ("min_confidence", "debounce", "hold_s", "deadman_s", "max_linear",
                  "max_angular"):
         assert getattr(cfg, name) == getattr(default, name), name
+
+
+def test_eval_on_its_own_training_data_says_so(capfd):
+    """The model card knows what the model was trained on: an evaluation on those clips is
+    flagged (stderr, the JSON, the summary line), another seed is not."""
+    import json
+
+    from snn4_ros.models import checkpoint
+    from snn4_ros.models.datasets import training_overlap
+    from snn4_ros.models.zoo import DEMO_MODEL, find_model
+
+    card = checkpoint.load_card(find_model(DEMO_MODEL))
+    trained_on = card["training"]["dataset"]
+    assert trained_on.startswith("synthetic"), trained_on
+    from snn4_ros.models.datasets import parse_dataset_spec
+    tr = parse_dataset_spec(trained_on, train=True)
+    own, fresh = f"synthetic:1:{tr.seed}", f"synthetic:1:{tr.seed + 7}"
+    assert "own training data" in training_overlap(card, own)
+    assert training_overlap(card, fresh) is None
+    assert main(["eval", "--model", DEMO_MODEL, "--dataset", own, "--json"]) == 0
+    out, err = capfd.readouterr()
+    assert "WARNING evaluated on its own training data" in err, err
+    assert json.loads(out.strip().splitlines()[-1])["on_training_data"] is True
+
+
+def test_replay_metrics_without_spike_counts_warn_nothing(bag):
+    """Through the ROS nodes (--via-ros) the spike counts do not travel (NaN): the report
+    once printed numpy's 'Mean of empty slice'; warnings are errors here."""
+    import warnings
+
+    import numpy as np
+
+    from snn4_ros.eval.inprocess import replay
+    from snn4_ros.eval.metrics import compute_metrics
+    from snn4_ros.models import checkpoint
+    from snn4_ros.models.zoo import DEMO_MODEL, find_model
+
+    net, card = checkpoint.load(find_model(DEMO_MODEL))
+    tr = replay(bag, net, card=card)
+    assert len(tr.dec_t) > 0
+    tr.dec_synops = np.full(len(tr.dec_t), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = compute_metrics([tr])
+    assert m["decisions"] == len(tr.dec_t)
+    assert m["synops_per_decision_mean"] == 0.0          # nothing counted: 0, as documented
