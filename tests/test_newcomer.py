@@ -89,6 +89,10 @@ def _mistakes(bag, nmnist_like, tmp):
         "record-synthetic-existing-out": (
             ["record-synthetic", "--out", str(bag)], 2,
             f"{bag} already exists: choose another --out"),
+        "record-synthetic-unknown-class": (
+            ["record-synthetic", "--out", str(tmp / "new.bag"), "--classes",
+             "right_hand_wav"], 2,
+            "no gesture class 'right_hand_wav'; did you mean 'right_hand_wave'?"),
         "up-param-wrong-type": (
             ["up", "--param", "gesture_controller.max_linear=fast"], 2,
             "gesture_controller.max_linear: wants a number in [0.0, 100.0], got 'fast'"),
@@ -318,3 +322,28 @@ def test_replay_metrics_without_spike_counts_warn_nothing(bag):
         m = compute_metrics([tr])
     assert m["decisions"] == len(tr.dec_t)
     assert m["synops_per_decision_mean"] == 0.0          # nothing counted: 0, as documented
+
+
+def test_the_readme_first_screen_shows_what_it_does():
+    """The first screen: a picture made by tools/readme_figure.py (a real clip beside a
+    synthetic one through the product's code), of a size a page loads quickly."""
+    text = (ROOT / "README.md").read_text()
+    first = "\n".join(text.splitlines()[:30])
+    m = re.search(r"!\[[^\]]+\]\((docs/[^)]+\.png)\)", first)
+    assert m, "no picture on the README's first screen"
+    png = ROOT / m.group(1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 20_000 < png.stat().st_size < 400_000, png.stat().st_size
+    assert "tools/readme_figure.py" in first and (ROOT / "tools/readme_figure.py").exists()
+    for words in ("real", "simulat", "cmd_vel"):
+        assert words in first.lower(), words
+
+
+def test_record_synthetic_performs_the_classes_asked(tmp_path):
+    from snn4_ros.events.recording import record_synthetic
+
+    info = record_synthetic(tmp_path / "c.bag", gestures=3, gesture_s=0.2,
+                            classes=["right_hand_wave", "hand_clap"])
+    assert info["gestures"] == ["right_hand_wave", "hand_clap", "right_hand_wave"]
+    rows = (tmp_path / "c.bag.labels.csv").read_text().split()[1:]
+    assert [r.split(",")[2] for r in rows] == info["gestures"]

@@ -7,20 +7,22 @@ from pathlib import Path
 import numpy as np
 
 from .bags import BagWriter
-from .errors import UserError
+from .errors import UserError, did_you_mean
 from .codecs import PacketEncoder
 from .synthetic import GESTURES, GestureSimulator
 
 
 def record_synthetic(out: str | Path, gestures: int = 11, seed: int = 0, gesture_s: float = 2.0,
                      encoding: str = "evt3", storage: str = "mcap", packet_us: int = 2000,
-                     topic: str = "/event_camera/events", progress: bool = False) -> dict:
-    """Write ``gestures`` consecutive gestures (cycling through all classes in a seeded order)
-    as EventPackets of ``packet_us`` each; labels go to ``<out>.labels.csv`` as
-    ``start,end,class`` rows in the bag's clock (ns): header stamps and log times are
-    ``t_offset + sensor time``, while event times stay sensor time (from 0), as with a real
-    camera whose clock starts at power-on. Refuses to touch an existing bag or labels file
-    (nothing is lost); ``progress`` shows a bar in seconds of recording."""
+                     topic: str = "/event_camera/events", progress: bool = False,
+                     classes: list[str] | None = None) -> dict:
+    """Write ``gestures`` consecutive gestures (cycling through all classes in a seeded order,
+    or through ``classes`` in the order given) as EventPackets of ``packet_us`` each; labels
+    go to ``<out>.labels.csv`` as ``start,end,class`` rows in the bag's clock (ns): header
+    stamps and log times are ``t_offset + sensor time``, while event times stay sensor time
+    (from 0), as with a real camera whose clock starts at power-on. Refuses to touch an
+    existing bag or labels file (nothing is lost); ``progress`` shows a bar in seconds of
+    recording."""
     out = Path(out)
     labels = out.parent / f"{out.name}.labels.csv"
     for p in (out, labels):
@@ -30,11 +32,18 @@ def record_synthetic(out: str | Path, gestures: int = 11, seed: int = 0, gesture
     if gestures < 1 or gesture_s <= 0:
         raise UserError(f"want at least one gesture of more than 0 s, got {gestures} x "
                         f"{gesture_s} s")
+    unknown = [c for c in classes or () if c not in GESTURES]
+    if unknown:
+        raise UserError(f"no gesture class {unknown[0]!r}{did_you_mean(unknown[0], GESTURES)}"
+                        f" (classes: {', '.join(GESTURES)})")
     out.parent.mkdir(parents=True, exist_ok=True)    # out/ of a fresh clone
-    rng = np.random.default_rng(seed)
-    order = [int(g) for g in np.concatenate([rng.permutation(len(GESTURES))
-                                             for _ in range(-(-gestures // len(GESTURES)))])]
-    order = order[:gestures]
+    if classes:
+        order = [GESTURES.index(classes[i % len(classes)]) for i in range(gestures)]
+    else:
+        rng = np.random.default_rng(seed)
+        order = [int(g) for g in np.concatenate([rng.permutation(len(GESTURES))
+                                                 for _ in range(-(-gestures // len(GESTURES)))])]
+        order = order[:gestures]
     sim = GestureSimulator(seed=seed)
     enc = PacketEncoder(encoding, sim.sensor.width, sim.sensor.height, frame_id="event_camera")
     t_offset = 1_700_000_000 * 10**9        # a plausible wall-clock origin for the bag

@@ -59,7 +59,9 @@ def cmd_record_synthetic(args) -> int:
 
     info = record_synthetic(args.out, gestures=args.gestures, seed=args.seed,
                             gesture_s=args.gesture_s, encoding=args.encoding,
-                            storage=args.storage, progress=not args.json)
+                            storage=args.storage, progress=not args.json,
+                            classes=[c.strip() for c in args.classes.split(",") if c.strip()]
+                            if args.classes else None)
     print(json.dumps(info) if args.json else
           f"wrote {info['bag']} ({info['messages']} packets, {info['events']:,} events) and "
           f"{info['labels']}")
@@ -97,7 +99,10 @@ def parser_record_synthetic(sub) -> None:
     q.add_argument("--out", required=True, help="bag folder to create (must not exist; "
                    "the labels go to OUT.labels.csv)")
     q.add_argument("--gestures", type=int, default=11, help="number of gestures in the bag "
-                   "(all 11 classes in a seeded order, then again)")
+                   "(all 11 classes in a seeded order, then again; or --classes)")
+    q.add_argument("--classes", metavar="A,B,...", help="the gestures to perform, in this "
+                   "order, cycling (e.g. right_hand_wave,hand_clap); default all 11 in a "
+                   "seeded order")
     q.add_argument("--gesture-s", type=float, default=2.0, help="seconds per gesture")
     q.add_argument("--seed", type=int, default=0, help="seeds the order and the scene")
     q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"],
