@@ -224,6 +224,9 @@ class InferenceNode(Node):
         from diagnostic_msgs.msg import DiagnosticStatus as S
 
         st = self.decoder.stats
+        # the worker decodes while this runs: read packets before events (the decoder counts
+        # a packet after its events), so events never lag the packets they are reported with
+        packets = st.packets
         now = time.monotonic()
         rej = self.rejections()
         bad = sum(v for k, v in rej.items() if k != "processing_error") \
@@ -265,7 +268,7 @@ class InferenceNode(Node):
              "model_geometry": "{}x{}".format(*self.pipeline.model_geometry),
              "stream_geometry": "{}x{}".format(*self.stream_geometry)
              if self.stream_geometry else "none",
-             "bins": self.bins, "events": st.events, "packets": st.packets,
+             "bins": self.bins, "events": st.events, "packets": packets,
              "seq_gaps": st.seq_gaps, "seq_resets": st.seq_resets,
              "skipped_packets": st.skipped_packets,
              "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
