@@ -218,6 +218,20 @@ class FrameStream:
         self.t0_ns = end
         return int(n)
 
+    def shed(self, ev: np.ndarray) -> int:
+        """Let time-sorted events pass without framing them (latency-bounded processing
+        sheds data that came too late): the stream's time moves on to their last event,
+        every bin that ends by then is dropped unmade (its pending events with it) and the
+        number of those bins is returned. The open bin keeps its place, so fresh events
+        after these continue the same timeline."""
+        if len(ev) == 0:
+            return 0
+        t_last = int(ev["t"][-1])
+        if self.t0_ns is None:
+            self.t0_ns = int(ev["t"][0]) // self.bin_ns * self.bin_ns
+        self._latest_ns = t_last if self._latest_ns is None else max(self._latest_ns, t_last)
+        return self.skip_to(t_last)
+
     def push(self, ev: np.ndarray) -> tuple[np.ndarray, list[int]]:
         """Add time-sorted events; return (frames [K, 2, H, W], end times of those K bins)."""
         self.add(ev)

@@ -347,9 +347,14 @@ class StreamingRunner:
         return x, counts
 
     @torch.no_grad()
-    def heads_step(self, x: torch.Tensor, counts: list) -> HybridOutput:
-        """The host part of one step, given the backbone's spikes (computed here, or by the
-        Lava bridge for ``backend:=lava``): attention, the window buffer, bridge and heads."""
+    def push_step(self, frame: torch.Tensor) -> None:
+        """One bin through the backbone into the window buffer, without the bridge and heads:
+        the state is exactly what ``step`` leaves, at a fraction of the cost (a bin that a
+        newer one will answer for, under overload)."""
+        x, _ = self.backbone_step(frame)
+        self._push(x)
+
+    def _push(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
         if m.attn is not None:
             x, self.attn_state = m.attn.step(x, self.attn_state)
@@ -357,7 +362,14 @@ class StreamingRunner:
         if len(self.buffer) > m.cfg.window:
             self.buffer.pop(0)
         self.bins += 1
-        return HybridOutput(*m.bridge_heads(torch.stack(self.buffer)), counts)
+        return x
+
+    @torch.no_grad()
+    def heads_step(self, x: torch.Tensor, counts: list) -> HybridOutput:
+        """The host part of one step, given the backbone's spikes (computed here, or by the
+        Lava bridge for ``backend:=lava``): attention, the window buffer, bridge and heads."""
+        self._push(x)
+        return HybridOutput(*self.model.bridge_heads(torch.stack(self.buffer)), counts)
 
     @torch.no_grad()
     def decide(self, frames: torch.Tensor, threshold: float = 0.9, min_bins: int = 1):

@@ -19,6 +19,7 @@ from ..events import FrameStream, Packet, PacketDecoder, PacketEncoder, make_eve
 from ..events.errors import UserError
 from ..events.frames import rescale_events
 from ..models.hybridnet import HybridNet, HybridOutput, StreamingRunner
+from .backlog import ShedStats
 
 
 @dataclass
@@ -127,6 +128,8 @@ class PerceptionPipeline:
         self._candidate: _Candidate | None = None
         self.bins = 0
         self.timing = (0.0, 0.0)        # seconds of the last packet: (decode, windowing)
+        self.shed = ShedStats()         # what latency-bounded processing shed (process_batch)
+        self.last_geometry_error = ""    # of a packet skipped in a batch (process_batch)
 
     def warm_up(self) -> None:
         """First calls load the compiled decoders and allocate model buffers (~0.5 s): do
@@ -166,19 +169,33 @@ class PerceptionPipeline:
         return []
 
     def process(self, pkt: Packet) -> list[BinResult]:
-        """Outputs for every time bin this packet closes (often none, sometimes several).
+        """Outputs for every time bin this packet closes (often none, sometimes several)."""
+        t_dec = time.perf_counter()
+        batch = self._admit(pkt)
+        t_win = time.perf_counter()
+        out: list[BinResult] = []
+        self.shed.packets += 1
+        for ev in batch:
+            self.shed.events += len(ev)
+            out.extend(self._bins(ev, pkt))
+        self.shed.decided_bins += len(out)
+        self.timing = (t_win - t_dec, time.perf_counter() - t_win
+                       - sum(r.snn_s + r.head_s for r in out))
+        return out
+
+    def _admit(self, pkt: Packet) -> list[np.ndarray]:
+        """The packet's events, checked and rescaled onto the model's sensor: usually one
+        array, none for a rejected (counted) or empty packet, several when the packet
+        confirms a new timeline or size (the held packets are used, not lost).
 
         Order matters: decode (the decoder validates encoding, size and payload), then the
         geometry (learnt only from a packet with events), then the packet's whole time span
         and its distance from the stream's time -- all before any bin is made.
         """
-        t_dec = time.perf_counter()
         snap = self.decoder.snapshot()
         st = self.decoder.stats
         bad_words, out_of_range = st.bad_words, st.out_of_range
         ea = self.decoder.decode(pkt, where=f"seq={pkt.seq}")
-        t_win = time.perf_counter()
-        self.timing = (t_win - t_dec, 0.0)
         if st.bad_words > bad_words:
             # a sensor never sends invalid codes: random bytes, and their TIME_HIGH words
             # would shift every later time of a stateful (evt3) stream
@@ -229,34 +246,104 @@ class PerceptionPipeline:
                 batch = agreed
             elif self._candidate is not None:
                 self._candidate = None          # the stream went on: the candidate was noise
-        out: list[BinResult] = []
-        for ev_i, geom_i in batch:
-            out.extend(self._bins(rescale_events(ev_i, geom_i, self.model_geometry), pkt))
-        self.timing = (t_win - t_dec, time.perf_counter() - t_win
-                       - sum(r.snn_s + r.head_s for r in out))
-        return out
+        return [rescale_events(ev_i, geom_i, self.model_geometry) for ev_i, geom_i in batch]
 
     def _bins(self, ev: np.ndarray, pkt: Packet) -> list[BinResult]:
+        return [self._step(f, pkt.stamp_ns) for f in self._frames(ev)]
+
+    def _frames(self, ev: np.ndarray) -> list[np.ndarray]:
+        """The frames of the bins these (rescaled, checked) events close, at most
+        ``max_bins_per_packet`` of them (the rest dropped, counted as bins_capped)."""
         t0 = self.frames.t0_ns
         if t0 is not None and len(ev) and int(ev["t"][0]) < t0:
-            late = int(np.searchsorted(ev["t"], t0))     # for bins already stepped
+            # a small step back (a lost packet of a stateful evt3 stream leaves its events
+            # on the previous TIME_HIGH; jitter): drop what falls into bins already stepped,
+            # counted. A restart here would reset the network and re-make decided bins --
+            # once the cause of more decisions than bins sent.
+            late = int(np.searchsorted(ev["t"], t0))
             self.late_events += late
+            self.shed.regressed_events += late
             ev = ev[late:]
         self.frames.add(ev)
-        out = []
-        for f, _ in self.frames.bins(max_bins=self.limits.max_bins_per_packet):
-            x = torch.from_numpy(f[None]).to(self.device)
-            if self.remote_backbone is None:
-                o = self.runner.step(x)
-                out.append(BinResult(f, o, *self.runner.timing))
-            else:
-                t0 = time.perf_counter()
-                spikes, counts = self.remote_backbone(x, pkt.stamp_ns)
-                t1 = time.perf_counter()
-                o = self.runner.heads_step(spikes.to(self.device), counts)
-                out.append(BinResult(f, o, t1 - t0, time.perf_counter() - t1))
-            self.bins += 1
+        out = [f for f, _ in self.frames.bins(max_bins=self.limits.max_bins_per_packet)]
         dropped = self.frames.skip_to(self.frames.latest_ns)
         if dropped:
             self.rejected[REJECT_BINS] += dropped
         return out
+
+    def _step(self, f: np.ndarray, stamp_ns: int = 0) -> BinResult:
+        x = torch.from_numpy(f[None]).to(self.device)
+        self.bins += 1
+        if self.remote_backbone is None:
+            o = self.runner.step(x)
+            return BinResult(f, o, *self.runner.timing)
+        t0 = time.perf_counter()
+        spikes, counts = self.remote_backbone(x, stamp_ns)
+        t1 = time.perf_counter()
+        o = self.runner.heads_step(spikes.to(self.device), counts)
+        return BinResult(f, o, t1 - t0, time.perf_counter() - t1)
+
+    def process_batch(self, late: list[Packet], fresh: list[Packet],
+                      max_events_per_bin: int = 0) -> list[tuple[int, BinResult]]:
+        """Latency-bounded processing of a backlog (see ``runtime.backlog``).
+
+        Every packet passes the same checks as in ``process`` (a rejected one is counted by
+        cause and leaves no trace). ``late`` packets are decoded (stateful codecs stay in
+        step) but shed: the bins they would have filled are skipped without a backbone
+        step, the network's state carried, and the stream's time moves on with them (so
+        fresh data after a long stall is not mistaken for a time jump). Of the bins the
+        ``fresh`` packets close, every one steps the backbone but only the newest gets the
+        bridge, heads and a decision (the others are coalesced into it). Returns
+        ``[(index in fresh of the packet that closed it, result)]`` -- one entry at most.
+        Everything shed is counted in ``self.shed``; a packet of the wrong geometry is
+        counted and skipped (``last_geometry_error``), the others go on.
+        """
+        st = self.shed
+        t_start = time.perf_counter()
+        for pkt in late:
+            st.packets += 1
+            st.late_packets += 1
+            for ev in self._admit_or_none(pkt):
+                st.events += len(ev)
+                st.late_events += len(ev)
+                st.skipped_bins += self.frames.shed(ev)
+        closed: list[tuple[int, np.ndarray]] = []
+        for i, pkt in enumerate(fresh):
+            st.packets += 1
+            for ev in self._admit_or_none(pkt):
+                st.events += len(ev)
+                if max_events_per_bin and len(ev) > 1:
+                    ev = self._cap(ev, max_events_per_bin)
+                closed += [(i, f) for f in self._frames(ev)]
+        t_frames = time.perf_counter()
+        out = []
+        for k, (i, f) in enumerate(closed):
+            if k < len(closed) - 1 and self.remote_backbone is None:
+                x = torch.from_numpy(f[None]).to(self.device)
+                self.runner.push_step(x)         # backbone + window buffer, no heads
+                self.bins += 1
+                st.coalesced_bins += 1
+            else:
+                out.append((i, self._step(f, fresh[i].stamp_ns)))
+                st.decided_bins += 1
+        self.timing = (0.0, t_frames - t_start)  # decode and windowing of the whole batch
+        return out
+
+    def _admit_or_none(self, pkt: Packet) -> list[np.ndarray]:
+        """``_admit`` for a batch: a packet of the wrong geometry is counted and skipped."""
+        try:
+            return self._admit(pkt)
+        except GeometryError as exc:
+            self.last_geometry_error = str(exc)
+            return []
+
+    def _cap(self, ev: np.ndarray, max_events_per_bin: int) -> np.ndarray:
+        """Uniform subsampling to at most ``max_events_per_bin`` per bin's worth of time."""
+        span = max(int(ev["t"][-1]) - int(ev["t"][0]), 1)
+        bin_ns = self.cfg.bin_us * 1000
+        allowed = max(1, -(-max_events_per_bin * min(span, bin_ns) // bin_ns))
+        if len(ev) <= allowed:
+            return ev
+        keep = np.linspace(0, len(ev) - 1, allowed).astype(np.int64)
+        self.shed.capped_events += len(ev) - allowed
+        return ev[keep]

@@ -1,0 +1,170 @@
+"""Latency-bounded processing: the backlog's shedding, deterministically (a fake clock, real
+packets through the real pipeline and shipped model; no wall time is asserted)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from snn4_ros.events import PacketEncoder, make_events
+from snn4_ros.runtime.backlog import Backlog, LatencyBudget, ShedStats, born_on_clock
+
+
+class FakeClock:
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_budget_rejects_nonsense():
+    with pytest.raises(ValueError):
+        LatencyBudget(deadline_s=0)
+    with pytest.raises(ValueError):
+        LatencyBudget(max_events_per_bin=-1)
+    with pytest.raises(ValueError):
+        LatencyBudget(max_packets=0)
+
+
+def test_take_splits_by_age_relative_to_the_newest():
+    clk = FakeClock()
+    b = Backlog(LatencyBudget(deadline_s=0.039), clock=clk)
+    # 100 packets of 2 ms, all queued while the worker was busy (200 ms behind)
+    for k in range(100):
+        clk.t += 0.002
+        b.put(k)
+    clk.t += 0.5
+    late, fresh = b.take(timeout=0)
+    # data born more than 39 ms before the newest is late: the newest 20 packets stay
+    assert late == list(range(0, 80))
+    assert fresh == list(range(80, 100))
+    assert len(b) == 0
+    assert b.take(timeout=0) == ([], [])
+
+
+def test_keeps_everything_when_the_worker_keeps_up():
+    clk = FakeClock()
+    b = Backlog(LatencyBudget(deadline_s=0.04), clock=clk)
+    for k in range(20):
+        clk.t += 0.002
+        b.put(k)                 # born = arrival time
+        late, fresh = b.take(timeout=0)
+        assert (late, fresh) == ([], [k])
+
+
+def test_born_never_in_the_future_and_memory_guard_counts():
+    clk = FakeClock()
+    b = Backlog(LatencyBudget(deadline_s=0.04, max_packets=5), clock=clk)
+    b.put("future", born=clk.t + 10)     # a clock ahead of ours: treated as born now
+    for k in range(6):
+        b.put(k)
+    assert b.stats.queue_full_packets == 2
+    late, fresh = b.take(timeout=0)
+    assert late == [] and fresh == [1, 2, 3, 4, 5]
+
+
+def test_born_on_clock_trusts_only_plausible_stamps():
+    assert born_on_clock(99.95, now_stamp_s=100.0, now_clock=5.0) == pytest.approx(4.95)
+    assert born_on_clock(0.0, 100.0, 5.0) is None            # unset stamp
+    assert born_on_clock(50.0, 100.0, 5.0) is None           # a clock 50 s off
+    assert born_on_clock(100.5, 100.0, 5.0) == pytest.approx(5.0)   # slightly ahead: now
+
+
+def test_shed_fraction():
+    s = ShedStats(events=1000, late_events=150, capped_events=50, queue_full_packets=0)
+    assert s.shed_fraction() == pytest.approx(0.2)
+    assert s.as_dict()["shed_fraction"] == pytest.approx(0.2)
+    assert ShedStats().shed_fraction() == 0.0
+
+
+# ---------------------------------------------------------------- through the real pipeline
+@pytest.fixture(scope="module")
+def net():
+    from snn4_ros.models import checkpoint
+    from snn4_ros.models.zoo import find_model
+    torch.set_num_threads(1)
+    return checkpoint.load(find_model("hybridnet_gesture_synth"))[0]
+
+
+def _packets(n_packets: int, per_packet: int = 200, seed: int = 0):
+    """A continuous evt3 stream of 2 ms packets (128x128), stamped 2 ms apart."""
+    rng = np.random.default_rng(seed)
+    enc = PacketEncoder("evt3", 128, 128, "cam")
+    out = []
+    for k in range(n_packets):
+        t = np.sort(rng.integers(0, 2000, per_packet)) * 1000 + k * 2_000_000
+        ev = make_events(t, rng.integers(0, 128, per_packet), rng.integers(0, 128, per_packet),
+                         rng.integers(0, 2, per_packet))
+        pkt = enc.encode(ev, stamp_ns=1_000_000_000 + k * 2_000_000)
+        out.append(pkt)
+    return out
+
+
+def _pipeline(net):
+    from snn4_ros.runtime.pipeline import PerceptionPipeline
+    return PerceptionPipeline(net)
+
+
+def test_batch_without_backlog_equals_packet_by_packet(net):
+    pk = _packets(120)                      # 240 ms: 6 bins
+    a, b = _pipeline(net), _pipeline(net)
+    ref = [r for p in pk for r in a.process(p)]
+    got = [r for p in pk for _, r in b.process_batch([], [p])]
+    assert len(ref) == len(got) == 5
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(r.output.logits, g.output.logits)
+    assert b.shed.shed_events() == 0 and b.shed.coalesced_bins == 0
+    assert b.shed.decided_bins == 5 and b.shed.events == 120 * 200
+
+
+def test_coalesced_bins_keep_the_state_exact(net):
+    """A backlog of 4 bins: one decision, for the newest bin, equal to stepping every bin."""
+    pk = _packets(100)
+    a, b = _pipeline(net), _pipeline(net)
+    ref = [r for p in pk for r in a.process(p)]
+    got = b.process_batch([], pk)
+    assert len(got) == 1
+    i, r = got[0]
+    assert i == 80                         # the packet that closed the newest bin
+    torch.testing.assert_close(r.output.logits, ref[-1].output.logits)
+    assert b.shed.coalesced_bins == len(ref) - 1 and b.shed.decided_bins == 1
+
+
+def test_late_data_is_shed_counted_and_decoding_stays_in_step(net):
+    """Late packets are decoded (evt3 is a stateful stream) but skipped: their bins get no
+    backbone step, the first fresh bin is decided, every shed event is counted."""
+    pk = _packets(200)                      # 400 ms
+    p = _pipeline(net)
+    p.process_batch([], pk[:20])            # one bin decided, stream running
+    clk = FakeClock()
+    backlog = Backlog(LatencyBudget(deadline_s=0.039), clock=clk)
+    for pkt in pk[20:]:
+        clk.t += 0.002
+        backlog.put(pkt)
+    late, fresh = backlog.take(timeout=0)
+    assert len(late) == 160 and len(fresh) == 20
+    out = p.process_batch(late, fresh)
+    st = p.shed
+    assert st.late_packets == 160 and st.late_events == 160 * 200
+    assert st.skipped_bins >= 7             # 320 ms of late data: 8 bins, one partial
+    assert p.decoder.stats.time_regressions == 0 and p.decoder.stats.skipped_packets == 0
+    assert len(out) <= 1
+    # the stream goes on: the next bins are decided again
+    more = _packets(260)[200:]
+    got = [r for q in more for r in p.process_batch([], [q])]
+    assert len(got) >= 2
+    assert st.shed_fraction() == pytest.approx(st.late_events / st.events)
+
+
+def test_event_cap_subsamples_and_counts(net):
+    pk = _packets(40, per_packet=2000)      # 1 M events/s
+    p = _pipeline(net)
+    for q in pk:
+        p.process_batch([], [q], max_events_per_bin=10_000)   # 250 k events/s allowed
+    st = p.shed
+    assert st.events == 40 * 2000
+    # each 2 ms packet may keep 10_000 * 2/40 = 500 of its 2000 events
+    assert st.capped_events == pytest.approx(40 * 1500, rel=0.01)
+    assert p.decoder.stats.events == 40 * 2000
