@@ -50,8 +50,8 @@ def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
     from rclpy.parameter import Parameter
 
     ctx, ex = ros
-    # the whole bag arrives as one burst: a queue that holds it (the default drops oldest)
-    inf = InferenceNode(context=ctx, parameter_overrides=[Parameter("queue_size", value=1000)])
+    # the whole bag arrives as one burst: processed losslessly (the default sheds late data)
+    inf = InferenceNode(context=ctx, parameter_overrides=[Parameter("deadline_s", value=0.0)])
     ex.add_node(inf)
     node, pub, got = _publisher(ctx, ex)
     spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
@@ -195,14 +195,55 @@ def test_burst_beyond_the_queue_drops_oldest_and_counts(ros):
     spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
     enc = PacketEncoder("mono", 128, 128)
     rng = np.random.default_rng(1)
-    with inf._cv:                          # hold the worker: the burst meets a full queue
+    with inf.backlog._cv:                  # hold the worker: the burst meets a full queue
         for k in range(40):
             t = np.sort(rng.integers(0, 2000, 2000)) * 1000 + k * 2_000_000
             ev = make_events(t, rng.integers(0, 128, 2000), rng.integers(0, 128, 2000),
                              rng.integers(0, 2, 2000))
             pub.publish(packet_to_msg(enc.encode(ev)))
-        spin_until(ex, lambda: inf.dropped + len(inf._queue) >= 40, 10)
-    assert inf.dropped >= 36 and len(inf._queue) <= 4
+        spin_until(ex, lambda: inf.backlog.stats.queue_full_packets + len(inf.backlog) >= 40,
+                   10)
+    assert inf.dropped >= 36 and len(inf.backlog) <= 4
+
+
+def test_a_stale_backlog_is_shed_counted_and_reported(ros):
+    """200 packets stamped over the last 400 ms arrive while the worker is held: the node
+    answers with the newest 40 ms (one bin) and counts the rest as late, WARN in
+    /diagnostics with the shed fraction."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from snn4_ros.ros.inference_node import InferenceNode
+
+    ctx, ex = ros
+    inf = InferenceNode(context=ctx)
+    ex.add_node(inf)
+    node, pub, got = _publisher(ctx, ex)
+    diags = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 50)
+    spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
+    enc = PacketEncoder("evt3", 128, 128)
+    rng = np.random.default_rng(2)
+    now = node.get_clock().now().nanoseconds
+    with inf.backlog._cv:                  # hold the worker while the backlog builds
+        for k in range(200):
+            t = np.sort(rng.integers(0, 2000, 500)) * 1000 + k * 2_000_000
+            ev = make_events(t, rng.integers(0, 128, 500), rng.integers(0, 128, 500),
+                             rng.integers(0, 2, 500))
+            pub.publish(packet_to_msg(enc.encode(ev, stamp_ns=now - (199 - k) * 2_000_000)))
+        spin_until(ex, lambda: len(inf.backlog) >= 200, 10)
+    assert spin_until(ex, lambda: inf.processed >= 200, 20)
+    st = inf.shed
+    # born from the header stamps: all but the newest ~40 ms are late
+    assert 170 <= st.late_packets <= 185 and st.late_events == st.late_packets * 500
+    assert st.skipped_bins >= 6 and inf.decoder.stats.time_regressions == 0
+    assert inf.dropped == st.late_packets
+    assert spin_until(ex, lambda: any(
+        "shedding" in s.message for d in diags for s in d.status
+        if s.name.endswith("inference")), 5)
+    warn = next(s for d in diags for s in d.status if "shedding" in s.message)
+    assert warn.level == b"\x01"
+    vals = {kv.key: kv.value for kv in warn.values}
+    assert float(vals["shed_fraction"]) == pytest.approx(st.late_events / st.events, abs=1e-3)
 
 
 def test_debug_images_only_for_subscribers(ros):

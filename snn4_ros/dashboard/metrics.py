@@ -41,6 +41,9 @@ def metrics_text(state: DashboardState) -> bytes:
     for cls, n in s["decisions_total"].items():
         dec.add_metric([cls], n)
     fams.append(dec)
+    fams.append(GaugeMetricFamily("snn4_shed_fraction", "Fraction of events shed to stay "
+                                  "within the latency deadline (since start)",
+                                  value=s.get("shed_fraction", 0.0)))
     fams.append(GaugeMetricFamily("snn4_estop_active", "1 while the e-stop is engaged",
                                   value=int(s["estop"])))
     fams.append(GaugeMetricFamily("snn4_event_rate_hz", "Events per second (last 2 s)",

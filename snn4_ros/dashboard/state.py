@@ -53,6 +53,8 @@ class DashboardState:
     packets_total: int = 0
     packets_dropped_total: int = 0
     sequence_gaps_total: int = 0
+    shed_fraction: float = 0.0                         # events shed (behind real time), total
+    shed_fraction_recent: float = 0.0                  # ... over the last diagnostics period
     decisions: dict = field(default_factory=dict)      # class -> count
     cmd_vel_nonzero_total: int = 0
     estop: bool = False
@@ -239,6 +241,8 @@ class DashboardState:
                 "events_total": self.events_total, "packets_total": self.packets_total,
                 "packets_dropped_total": self.packets_dropped_total,
                 "sequence_gaps_total": self.sequence_gaps_total,
+                "shed_fraction": self.shed_fraction,
+                "shed_fraction_recent": self.shed_fraction_recent,
                 "decisions_total": dict(self.decisions),
                 "cmd_vel_nonzero_total": self.cmd_vel_nonzero_total,
                 "estop": self.estop, "estop_available": self.estop_available,

@@ -156,6 +156,8 @@ class DashboardNode(Node):
         s = self.state
         s.set_totals(int(v["events"]), int(v["packets"]), int(v.get("dropped_packets", 0)),
                      int(v.get("seq_gaps", 0)))
+        s.shed_fraction = float(v.get("shed_fraction", 0.0))
+        s.shed_fraction_recent = float(v.get("shed_fraction_recent", 0.0))
         s.backend = v.get("backend", s.backend)
         if s.model.get("preset") != v.get("model") or "name" not in s.model:
             # known at once; the card's details in a thread: loading it imports torch,

@@ -83,7 +83,8 @@ def replay_via_ros(path: str | Path, model: str, opts: ReplayOptions | None = No
     sim = [Parameter("use_sim_time", value=True)]
     inf = InferenceNode(context=ctx, namespace=REPLAY_NS, parameter_overrides=sim + [
         Parameter("model", value=model), Parameter("device", value=opts.device),
-        Parameter("queue_size", value=max(4 * window, 64))])
+        Parameter("queue_size", value=max(4 * window, 64)),
+        Parameter("deadline_s", value=0.0)])          # lossless: every bin decided
     # explicit settings, else the controller the model card was validated with
     ctrl_params = {k: v for k, v in (opts.controller or inf.card.get("controller") or {}).items()
                    if k in ("min_confidence", "deadman_s", "hold_s", "max_linear",

@@ -155,6 +155,8 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         ex.shutdown(timeout_sec=1.0)
         spinner.join(timeout=2.0)
         summary = {"published": src.packets, "dropped": inf.dropped, "bins": inf.bins,
+                   "skipped_bins": inf.shed.skipped_bins,
+                   "shed_fraction": round(inf.shed.shed_fraction(), 6),
                    "events": inf.decoder.stats.events,
                    "packets": inf.decoder.stats.packets, "nonzero_commands": ctrl.nonzero,
                    "source_error": src.error}

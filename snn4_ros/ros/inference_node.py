@@ -12,6 +12,7 @@ last packet used. Topics are relative: the node's namespace groups one pipeline,
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -22,16 +23,17 @@ from ..events import Packet
 from ..events.frames import model_to_sensor, target_extent
 from ..models import checkpoint
 from ..models.zoo import find_model
+from ..runtime.backlog import Backlog, LatencyBudget, born_on_clock
 from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline, PipelineLimits
 from .common import declare, diagnostic, publish_diagnostics
 from .topics import (DEBUG_ATTENTION_TOPIC, DEBUG_FRAME_TOPIC, EVENTS_SUB_QOS, EVENTS_TOPIC,
                      GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC)
-from .worker import BoundedWorker
 
 
 class InferenceNode(Node):
-    """ROS adapter of ``PerceptionPipeline``: the subscription only enqueues, one worker
-    thread runs the pipeline and publishes; diagnostics report its counters every second.
+    """ROS adapter of ``PerceptionPipeline``: the subscription only enqueues (a backlog
+    bounded in time, ``runtime.backlog``), one worker thread runs the pipeline and
+    publishes; diagnostics report its counters every second.
     ``backend:=lava`` hands the spiking backbone to the Lava bridge (``LavaClient``)."""
 
     def __init__(self, **kwargs):
@@ -71,8 +73,8 @@ class InferenceNode(Node):
         self.max_packet_bytes = declare(self, "max_packet_bytes", 4 << 20, "reject (count) "
                                         "packets with a larger payload", 1024, 1 << 31)
         self.max_queue_bytes = declare(self, "max_queue_bytes", 64 << 20, "payload bytes "
-                                       "buffered before the oldest packet is dropped",
-                                       1 << 16, 1 << 34)
+                                       "held before the oldest packet is dropped (a memory "
+                                       "guard)", 1 << 16, 1 << 34)
         self.stall_s = declare(self, "worker_stall_s", 2.0, "a worker busy this long on one "
                                "packet is reported as stuck (ERROR)", 0.1, 600.0)
         self.pipeline = PerceptionPipeline(net, self.device, rescale=self.rescale,
@@ -95,37 +97,51 @@ class InferenceNode(Node):
         self._spikes: np.ndarray | None = None   # spike counts per layer since then
         self._spike_bins = 0
         self.last_packet_wall: float | None = None
-        self.queue_size = declare(self, "queue_size", 256, "packets buffered before the oldest "
-                                  "is dropped", 1, 100000)
-        # the callback only enqueues; one worker thread runs the pipeline (bounded queue:
-        # a burst drops the oldest packets, counted, never grows memory or latency)
-        self.worker = BoundedWorker(
-            lambda item: self._process(item[1], item[0]), self.queue_size,
-            on_error=lambda e: self.get_logger().error(f"packet processing failed: {e}"),
-            name="snn4_inference", max_bytes=self.max_queue_bytes,
-            size_of=lambda item: len(item[1].events))
+        self.first_packet_wall: float | None = None
+        self.queue_size = declare(self, "queue_size", 10000, "packets held at most (a memory "
+                                  "guard: latency is bounded by deadline_s, not by this)",
+                                  1, 1000000)
+        self.deadline_s = declare(self, "deadline_s", 0.04, "data older than the newest by "
+                                  "more than this is shed (counted; the network's state is "
+                                  "carried), and of a backlog only the newest bin is decided; "
+                                  "0 processes everything in order (lossless replay)", 0.0, 60.0)
+        self.max_events_per_bin = declare(self, "max_events_per_bin", 0, "cap events per "
+                                          "time bin by counted uniform subsampling (0: no cap)",
+                                          0, 1 << 30)
+        # the callback only enqueues; one worker thread takes the backlog and runs the
+        # pipeline. Latency is bounded by the deadline (late data shed, counted), memory by
+        # queue_size and max_queue_bytes (the oldest dropped, counted as queue_full)
+        self.backlog = Backlog(LatencyBudget(self.deadline_s or 1e9, self.max_events_per_bin,
+                                             self.queue_size, self.max_queue_bytes),
+                               size_of=lambda item: len(item[1].events))
+        self._stop = False
+        self.errors = 0
+        self.processed = 0                      # packets taken off the backlog and handled
+        self.busy_since: float | None = None    # liveness: when the batch in hand was taken
+        self.last_exception = ""
         self.oversized = 0
+        self._shed_last = (0, 0)                # (events, shed events) at the last diagnostics
         self._bad_seen = (0, 0)                  # (bad inputs, errors) at the last report
         self._last_bad_wall = self._last_error_wall = -1e9
         self.create_timer(1.0, self._diagnostics)
+        self.worker = threading.Thread(target=self._work, daemon=True, name="snn4_inference")
+        self.worker.start()
 
     def destroy_node(self):
         """Stop the worker and wait for it: a thread still inside torch when the
         interpreter exits aborts the process (``terminate called without an active
         exception``). The per-packet bin cap bounds how long the wait can be."""
-        self.worker.stop(timeout_s=10.0, clear=True)
-        if self.worker.thread.is_alive():
+        self._stop = True
+        self.backlog.close(clear=True)
+        if threading.current_thread() is not self.worker:
+            self.worker.join(timeout=10.0)
+        if self.worker.is_alive():
             self.get_logger().error("inference worker did not stop within 10 s")
         return super().destroy_node()
 
-    # the worker's counters, under the names diagnostics, the graph and the replay read
-    dropped = property(lambda self: self.worker.dropped)
-    errors = property(lambda self: self.worker.errors)
-    processed = property(lambda self: self.worker.processed)   # taken off the queue, handled
-    last_exception = property(lambda self: self.worker.last_error)
-    # the queue and its lock (tests hold the lock to make a burst meet a full queue)
-    _queue = property(lambda self: self.worker.queue)
-    _cv = property(lambda self: self.worker.cv)
+    # the backlog and its lock (tests hold the lock to make a burst meet a full queue)
+    _queue = property(lambda self: self.backlog._q)
+    _cv = property(lambda self: self.backlog._cv)
 
     # the pipeline's counters, under the names diagnostics and tests read
     decoder = property(lambda self: self.pipeline.decoder)
@@ -135,24 +151,78 @@ class InferenceNode(Node):
     stream_geometry = property(lambda self: self.pipeline.stream_geometry)
 
     def _on_packet(self, msg) -> None:
-        """DDS callback: enqueue only (``BoundedWorker``, bounded in packets and bytes). A
-        payload above ``max_packet_bytes`` is rejected here, counted, never queued."""
+        """DDS callback: enqueue only, with when the data was made (its header stamp on this
+        node's clock; the arrival time when the stamp is implausible). A payload above
+        ``max_packet_bytes`` is rejected here, counted, never queued."""
         if len(msg.events) > self.max_packet_bytes:
             self.oversized += 1
             return
         self.last_packet_wall = time.monotonic()
-        self.worker.put((time.perf_counter(), msg))
+        if self.first_packet_wall is None:
+            self.first_packet_wall = self.last_packet_wall
+        st = msg.header.stamp
+        born = born_on_clock(st.sec + st.nanosec * 1e-9,
+                             self.get_clock().now().nanoseconds * 1e-9, self.last_packet_wall)
+        self.backlog.put((time.perf_counter(), msg), born)
 
-    def _process(self, msg, t0: float) -> None:
+    @property
+    def dropped(self) -> int:
+        """Packets whose events were not used: late (shed) or beyond the memory guard."""
+        return self.pipeline.shed.late_packets + self.backlog.stats.queue_full_packets
+
+    @property
+    def shed(self):
+        return self.pipeline.shed
+
+    def _work(self) -> None:
+        while not self._stop:
+            late, fresh = self.backlog.take(timeout=0.1)
+            if self._stop:
+                return
+            if not late and not fresh:
+                continue
+            self.busy_since = time.monotonic()
+            try:
+                if not self.deadline_s:              # lossless: every packet, in order
+                    for item in late + fresh:        # (nothing is late without a deadline)
+                        self._guarded(self._process, item)
+                else:
+                    self._guarded(self._process_batch, late, fresh)
+            finally:
+                self.busy_since = None
+            self.processed += len(late) + len(fresh)
+
+    def _guarded(self, fn, *args) -> None:
         try:
-            results = self.pipeline.process(Packet.from_msg(msg))
+            fn(*args)
         except GeometryError as exc:
             if self.geometry_errors == 1 or self.geometry_errors % 1000 == 0:
                 self.get_logger().error(f"{exc}; dropped ({self.geometry_errors} so far)")
-            return
-        for r in results:
-            self._publish(r.output, msg.header, r.frame)
-            self._debug_images(r.frame, r.output, msg.header)
+        except Exception as exc:     # keep running; the error shows in diagnostics
+            self.errors += 1
+            self.last_exception = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"packet processing failed: {self.last_exception}")
+
+    def _process(self, item) -> None:
+        t0, msg = item
+        results = self.pipeline.process(Packet.from_msg(msg))
+        self._emit([(r, msg.header) for r in results], t0)
+
+    def _process_batch(self, late: list, fresh: list) -> None:
+        pk_late = [Packet.from_msg(m) for _, m in late]
+        pk_fresh = [Packet.from_msg(m) for _, m in fresh]
+        n_geom = self.geometry_errors
+        got = self.pipeline.process_batch(pk_late, pk_fresh, self.max_events_per_bin)
+        if self.geometry_errors != n_geom and (n_geom == 0 or self.geometry_errors // 1000
+                                                != n_geom // 1000):
+            self.get_logger().error(f"{self.pipeline.last_geometry_error}; dropped "
+                                    f"({self.geometry_errors} so far)")
+        self._emit([(r, fresh[i][1].header) for i, r in got], fresh[got[-1][0]][0] if got else 0)
+
+    def _emit(self, results: list, t0: float) -> None:
+        for r, header in results:
+            self._publish(r.output, header, r.frame)
+            self._debug_images(r.frame, r.output, header)
             counts = np.array([float(c[0]) for c in r.output.spikes])
             self._spikes = counts if self._spikes is None else self._spikes + counts
             self._spike_bins += 1
@@ -209,7 +279,7 @@ class InferenceNode(Node):
         st = self.decoder.stats
         out = {f"decode_{k}": v for k, v in st.skipped_by_cause.items()}
         out.update(self.pipeline.rejected)
-        out.update(oversized=self.oversized, queue_full=self.dropped,
+        out.update(oversized=self.oversized, queue_full=self.backlog.stats.queue_full_packets,
                    processing_error=self.errors, out_of_range_events=st.out_of_range,
                    truncated_bytes=st.truncated_bytes, bad_words=st.bad_words,
                    late_events=self.pipeline.late_events)
@@ -217,8 +287,8 @@ class InferenceNode(Node):
 
     def worker_state(self) -> tuple[bool, float]:
         """(worker thread alive, seconds it has been busy on the current packet)."""
-        busy = self.worker.busy_since
-        return self.worker.thread.is_alive(), (0.0 if busy is None else time.monotonic() - busy)
+        busy = self.busy_since
+        return self.worker.is_alive(), (0.0 if busy is None else time.monotonic() - busy)
 
     def _diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticStatus as S
@@ -238,6 +308,11 @@ class InferenceNode(Node):
             self._last_error_wall = now
         self._bad_seen = (bad, self.errors)
         alive, busy_s = self.worker_state()
+        shed = self.pipeline.shed
+        ev_now, shed_now = shed.events, shed.shed_events()
+        d_ev, d_shed = ev_now - self._shed_last[0], shed_now - self._shed_last[1]
+        self._shed_last = (ev_now, shed_now)
+        recent_shed = d_shed / d_ev if d_ev else 0.0
         stale = self.last_packet_wall is None or now - self.last_packet_wall > 1.0
         if not alive:
             level, msg = S.ERROR, "inference worker thread died"
@@ -247,6 +322,8 @@ class InferenceNode(Node):
             level, msg = S.STALE, "no event packets"
         elif now - self._last_error_wall < 10.0:
             level, msg = S.ERROR, f"processing errors: {self.last_exception}"
+        elif d_shed:
+            level, msg = S.WARN, f"behind real time: shedding {100 * recent_shed:.1f}% of events"
         elif now - self._last_bad_wall < 10.0:
             level, msg = S.WARN, "bad input rejected (counted by cause)"
         else:
@@ -273,8 +350,17 @@ class InferenceNode(Node):
              "skipped_packets": st.skipped_packets,
              "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
              "geometry_changes": self.pipeline.geometry_changes,
-             "dropped_packets": self.dropped, "queue": len(self.worker),
-             "queue_bytes": self.worker.bytes, "processing_errors": self.errors,
+             "dropped_packets": self.dropped, "queue": len(self.backlog),
+             "queue_bytes": self.backlog.bytes, "processing_errors": self.errors,
+             "deadline_ms": f"{self.deadline_s * 1e3:.1f}",
+             "shed_fraction": f"{shed.shed_fraction():.6f}",
+             "shed_fraction_recent": f"{recent_shed:.6f}",
+             "late_packets": shed.late_packets, "late_events": shed.late_events,
+             "capped_events": shed.capped_events,
+             "regressed_events": shed.regressed_events,
+             "queue_full_packets": self.backlog.stats.queue_full_packets,
+             "skipped_bins": shed.skipped_bins, "coalesced_bins": shed.coalesced_bins,
+             "decided_bins": shed.decided_bins,
              "worker_alive": alive, "worker_busy_s": f"{busy_s:.2f}",
              "time_regressions": st.time_regressions, "last_error": st.last_error,
              **{f"rejected.{k}": v for k, v in sorted(rej.items())},

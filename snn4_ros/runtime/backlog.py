@@ -33,6 +33,7 @@ class LatencyBudget:
     deadline_s: float = 0.04          # data older than the newest by more than this is late
     max_events_per_bin: int = 0       # 0: no cap; else counted uniform subsampling
     max_packets: int = 100_000        # memory guard only: beyond it the oldest is dropped
+    max_bytes: int | None = None      # memory guard in bytes (with the backlog's size_of)
 
     def __post_init__(self):
         if not self.deadline_s > 0:
@@ -41,6 +42,8 @@ class LatencyBudget:
             raise ValueError("max_events_per_bin must be >= 0 (0: no cap)")
         if self.max_packets < 1:
             raise ValueError("max_packets must be >= 1")
+        if self.max_bytes is not None and self.max_bytes < 1:
+            raise ValueError("max_bytes must be >= 1 (None: no byte bound)")
 
 
 @dataclass
@@ -78,20 +81,26 @@ class ShedStats:
 class Arrival:
     item: Any
     born: float               # when the data was made, on the backlog's clock
+    size: int = 0             # bytes, for the memory guard
 
 
 @dataclass
 class Backlog:
-    """Thread-safe arrivals; ``take`` hands the worker everything queued, split by age."""
+    """Thread-safe arrivals; ``take`` hands the worker everything queued, split by age.
+    Memory is bounded in packets and, with ``size_of(item)``, in bytes (a few huge packets
+    must not hold what many small ones would): beyond either the oldest is dropped,
+    counted as ``queue_full_packets``."""
 
     budget: LatencyBudget = field(default_factory=LatencyBudget)
     clock: Callable[[], float] = time.monotonic
     stats: ShedStats = field(default_factory=ShedStats)
+    size_of: Callable[[Any], int] | None = None
 
     def __post_init__(self):
         self._q: deque[Arrival] = deque()
         self._cv = threading.Condition()
         self._closed = False
+        self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._q)
@@ -100,16 +109,24 @@ class Backlog:
         """Queue ``item``; ``born`` is when its data was made (e.g. the header stamp mapped
         onto this clock), the arrival time when unknown."""
         now = self.clock()
+        size = self.size_of(item) if self.size_of is not None else 0
+        cap = self.budget.max_bytes
         with self._cv:
-            if len(self._q) >= self.budget.max_packets:
-                self._q.popleft()
+            self._q.append(Arrival(item, now if born is None else min(born, now), size))
+            self.bytes += size
+            while len(self._q) > self.budget.max_packets or (
+                    cap is not None and self.bytes > cap and len(self._q) > 1):
+                self.bytes -= self._q.popleft().size
                 self.stats.queue_full_packets += 1
-            self._q.append(Arrival(item, now if born is None else min(born, now)))
             self._cv.notify()
 
-    def close(self) -> None:
+    def close(self, clear: bool = False) -> None:
+        """Wake the worker for good; ``clear`` drops what is still queued (shutdown)."""
         with self._cv:
             self._closed = True
+            if clear:
+                self._q.clear()
+                self.bytes = 0
             self._cv.notify_all()
 
     def take(self, timeout: float | None = None) -> tuple[list, list]:
@@ -125,6 +142,7 @@ class Backlog:
                 self._cv.wait(timeout)
             items = list(self._q)
             self._q.clear()
+            self.bytes = 0
         if not items:
             return [], []
         newest = max(a.born for a in items)
