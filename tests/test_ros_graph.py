@@ -15,7 +15,8 @@ def test_synthetic_graph_publishes_commands_for_gestures():
     assert s["packets"] >= 0.9 * s["published"] > 0          # real DDS delivery
     # ~25 bins/s of 40 ms, the source's pace permitting; bins shed to hold the latency
     # bound (a slow or loaded CPU) are counted, never silently lost
-    assert s["bins"] + s["skipped_bins"] > 60 * s["published"] / 4000
+    # (packets are 2 ms of sensor time or less: at least half their bins must be accounted for)
+    assert s["bins"] + s["skipped_bins"] >= 0.5 * s["published"] / 20 > 0
     states = Counter(c.state for c in cmds)
     assert states["acting"] + states["following"] > 0 and s["nonzero_commands"] > 0
     for c in cmds:
