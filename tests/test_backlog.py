@@ -168,3 +168,17 @@ def test_event_cap_subsamples_and_counts(net):
     # each 2 ms packet may keep 10_000 * 2/40 = 500 of its 2000 events
     assert st.capped_events == pytest.approx(40 * 1500, rel=0.01)
     assert p.decoder.stats.events == 40 * 2000
+
+
+def test_lost_evt3_packets_never_make_extra_bins(net):
+    """Packets lost on the way (DDS best effort) take evt3 TIME_HIGH words with them, so the
+    next packet's first events decode up to 4 ms early. They are dropped and counted; the
+    network is not reset and no bin is made twice (once: 172 decisions for 150 bins)."""
+    pk = _packets(400)                      # 800 ms: 20 bins
+    lost = set(range(31, 400, 7))           # one packet in seven lost
+    p = _pipeline(net)
+    out = [r for k, q in enumerate(pk) if k not in lost for r in p.process(q)]
+    assert p.decoder.stats.seq_gaps == len(lost)
+    assert p.time_jumps == 0
+    assert len(out) <= 19                   # never more bins than the data spans
+    assert p.shed.regressed_events > 0

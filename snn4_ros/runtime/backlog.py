@@ -49,7 +49,8 @@ class LatencyBudget:
 @dataclass
 class ShedStats:
     """What was shed, by cause. Events: ``late_events`` (older than the deadline),
-    ``capped_events`` (subsampled away by the per-bin cap); packets: ``queue_full_packets``
+    ``capped_events`` (subsampled away by the per-bin cap), ``regressed_events`` (before the
+    open bin after a small step back in time); packets: ``queue_full_packets``
     (the memory guard); bins: ``skipped_bins`` (no backbone step: their data was late),
     ``coalesced_bins`` (backbone stepped, no decision of their own)."""
 
@@ -58,13 +59,14 @@ class ShedStats:
     late_packets: int = 0
     late_events: int = 0
     capped_events: int = 0
+    regressed_events: int = 0         # a small step back in time (lost evt3 packet): dropped
     queue_full_packets: int = 0
     skipped_bins: int = 0
     coalesced_bins: int = 0
     decided_bins: int = 0
 
     def shed_events(self) -> int:
-        return self.late_events + self.capped_events
+        return self.late_events + self.capped_events + self.regressed_events
 
     def shed_fraction(self) -> float:
         """Events shed of events received (queue-full packets count as whole packets)."""
