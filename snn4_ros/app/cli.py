@@ -7,7 +7,7 @@
     snn4 eval --model M --dataset SPEC [--json]
     snn4 finetune-real --out models/NAME         real clips + negatives + synthetic, cross-validated
     snn4 simstats                               real DVS128 vs simulator statistics, as a plot
-    snn4 up [--source SPEC] [--duration S]      the ROS 2 graph in one process
+    snn4 up [--source SPEC] [--duration S]      the ROS 2 graph (source in its own process)
     snn4 replay BAG... --model M [--report DIR] recordings through the live code -> report
     snn4 loihi quantize|export                  the Loihi 2 profile: QAT, Lava export
     snn4 teach --out NEW --gesture NAME=REC,... --nothing REC   few-shot gestures on site

@@ -109,11 +109,21 @@ def inspect_recording(path: str | Path, topic: str | None = None, strict: bool =
 
 def iter_source(spec: str, chunk_us: int = 1000, realtime: bool = False,
                 duration_s: float | None = None, topic: str | None = None,
-                strict: bool = True, seed: int | None = None) -> Iterator[Chunk]:
+                strict: bool = True, seed: int | None = None,
+                pacer: Pacer | None = None) -> Iterator[Chunk]:
     """Chunks of about ``chunk_us`` of events from any source; paced to the wall clock if
-    ``realtime`` (the simulator is paced, recordings are replayed at their own speed)."""
-    pacer = Pacer(1.0 if realtime else None)
-    for chunk in _raw_chunks(spec, chunk_us, topic, strict, seed):
+    ``realtime`` (the simulator is paced, recordings are replayed at their own speed).
+    Pass a ``pacer`` to read how far behind real time the stream runs. Paced synthetic
+    streams are rendered ahead in their own process (``render_ahead``)."""
+    pacer = pacer if pacer is not None else Pacer(1.0 if realtime else None)
+    kind, _, arg = spec.partition(":")
+    if realtime and kind == "synthetic":
+        from .render_ahead import RenderAhead
+        raw = RenderAhead(seed=int(arg) if arg else (seed or 0),
+                          dt_us=min(chunk_us, 2000)).chunks()
+    else:
+        raw = _raw_chunks(spec, chunk_us, topic, strict, seed)
+    for chunk in raw:
         if len(chunk.events) or chunk.label:
             t_end = int(chunk.events["t"][-1]) if len(chunk.events) else \
                 int(chunk.label.get("t_ns", 0)) if chunk.label else 0

@@ -29,16 +29,27 @@ class Pacer:
         self.rate = rate
         self.t_wall0 = time.monotonic()
         self.t_data0: int | None = None
+        self.elapsed_s = 0.0            # data seconds paced so far
+        self.behind_s = 0.0             # how far the data is behind the wall clock now
 
     def pace(self, t_ns: int) -> float:
         if self.t_data0 is None:
             self.t_data0, self.t_wall0 = t_ns, time.monotonic()
         elapsed = (t_ns - self.t_data0) / 1e9
+        self.elapsed_s = elapsed
         if self.rate:
             lag = elapsed / self.rate - (time.monotonic() - self.t_wall0)
+            self.behind_s = max(-lag, 0.0)
             if lag > 0:
                 time.sleep(lag)
         return elapsed
+
+    def real_time_factor(self) -> float | None:
+        """Data seconds per wall second so far (1.0 when the source keeps up)."""
+        wall = time.monotonic() - self.t_wall0
+        if self.t_data0 is None or wall <= 0:
+            return None
+        return self.elapsed_s / wall
 
 
 def time_chunks(events: np.ndarray, chunk_us: int) -> Iterator[np.ndarray]:

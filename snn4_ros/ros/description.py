@@ -21,6 +21,23 @@ def config_dirs() -> list[Path]:
     return dirs
 
 
+def _graph_file(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if not p.exists():
+        p = next((d / f"{name_or_path}.yaml" for d in config_dirs()
+                  if (d / f"{name_or_path}.yaml").exists()), p)
+    return p
+
+
+def graph_topology(name_or_path: str = "perception") -> str:
+    """How ``snn4 up`` arranges the nodes in processes (the YAML's ``topology``):
+    ``source_process`` (default: the event source in its own process, inference and
+    control in one) or ``single`` (everything in one process, one interpreter lock)."""
+    p = _graph_file(name_or_path)
+    data = (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
+    return str(data.get("topology") or "source_process")
+
+
 def load_graph(name_or_path: str = "perception") -> dict:
     """The ``nodes`` mapping of a graph YAML, by name (config/NAME.yaml) or path."""
     p = Path(name_or_path)

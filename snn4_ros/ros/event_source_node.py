@@ -49,7 +49,10 @@ class EventSourceNode(Node):
         self.error: str | None = None
         self.finished = threading.Event()
         self._stop = threading.Event()
-        self._t_rate = (time.monotonic(), 0, 0)
+        self._t_rate = (time.monotonic(), 0, 0, 0.0)
+        from ..events.stream import Pacer
+        self.pacer = Pacer(1.0 if self.realtime else None)
+        self._behind_warned = 0.0
         self.create_timer(1.0, self._diagnostics)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -68,7 +71,7 @@ class EventSourceNode(Node):
         try:
             self._wait_for_subscriber()
             for chunk in iter_source(self.source, chunk_us=min(self.time_us, 2000),
-                                     realtime=self.realtime):
+                                     realtime=self.realtime, pacer=self.pacer):
                 if self._stop.is_set():
                     break
                 if enc is None:
@@ -109,22 +112,37 @@ class EventSourceNode(Node):
     def _diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticStatus as S
 
-        t0, p0, e0 = self._t_rate
+        t0, p0, e0, d0 = self._t_rate
         now = time.monotonic()
         dt = max(now - t0, 1e-6)
         rate_p, rate_e = (self.packets - p0) / dt, (self.events - e0) / dt
-        self._t_rate = (now, self.packets, self.events)
+        data_s = self.pacer.elapsed_s
+        self._t_rate = (now, self.packets, self.events, data_s)
+        # a paced source that falls behind real time says so: the data seconds it made in
+        # the last wall second (1.0 keeps up)
+        rtf = (data_s - d0) / dt if self.realtime and d0 else None
+        behind = self.realtime and not self.finished.is_set() and rtf is not None \
+            and rtf < 0.99 and self.pacer.behind_s > 0.1
         if self.error:
             level, msg = S.ERROR, self.error
         elif self.finished.is_set():
             level, msg = S.WARN, "source ended"
+        elif behind:
+            level, msg = S.WARN, (f"behind real time: {rtf:.2f}x, "
+                                  f"{self.pacer.behind_s:.1f} s behind the wall clock")
+            if now - self._behind_warned > 10:
+                self._behind_warned = now
+                self.get_logger().warning(msg)
         else:
             level, msg = S.OK, "streaming"
         publish_diagnostics(self, self.diag_pub, [diagnostic(
             self, "source", level[0], msg,
             {"source": self.source, "encoding": self.encoding, "packets": self.packets,
              "events": self.events, "packet_rate_hz": f"{rate_p:.1f}",
-             "event_rate_hz": f"{rate_e:.0f}"})])
+             "event_rate_hz": f"{rate_e:.0f}",
+             "real_time_factor": "" if rtf is None else f"{rtf:.3f}",
+             "real_time_factor_total": f"{self.pacer.real_time_factor() or 0:.3f}",
+             "behind_s": f"{self.pacer.behind_s:.3f}"})])
 
     def destroy_node(self):
         self._stop.set()
@@ -135,3 +153,7 @@ def main(args=None) -> None:
     from .lifecycle import spin_node
 
     spin_node(EventSourceNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -56,6 +56,56 @@ def start_bridge(params: dict, namespace: str = "") -> subprocess.Popen:
     return subprocess.Popen(args, env=env, preexec_fn=die_with_parent)
 
 
+class SourceProcess:
+    """The event_source node as its own process (``topology: source_process``), seen
+    through its /diagnostics: the simulator, encoding and publishing never compete with
+    inference for this interpreter's lock."""
+
+    def __init__(self, params: dict, remappings: dict, context=None):
+        self.source = str(params.get("source", "synthetic"))
+        self.realtime = bool(params.get("realtime", True))
+        self.packets = 0
+        self.error: str | None = None
+        self.finished = threading.Event()
+        self.real_time_factor_total: float | None = None
+        args = [sys.executable, "-m", "snn4_ros.ros.event_source_node", "--ros-args"]
+        for k, v in params.items():
+            args += ["-p", f"{k}:={json.dumps(v) if isinstance(v, str) and not v else v}"]
+        for k, v in (remappings or {}).items():
+            args += ["-r", f"{k}:={v}"]
+        self.proc = subprocess.Popen(args, env=dict(os.environ), preexec_fn=die_with_parent)
+        kw = {"context": context} if context is not None else {}
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.node import Node
+        self.node = Node("snn4_up_source_proxy", **kw)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+
+    def _on_diag(self, msg) -> None:
+        for st in msg.status:
+            if not st.name.startswith("event_source"):
+                continue
+            v = {kv.key: kv.value for kv in st.values}
+            self.packets = int(v.get("packets", self.packets))
+            if v.get("real_time_factor_total"):
+                self.real_time_factor_total = float(v["real_time_factor_total"])
+            level = st.level[0] if isinstance(st.level, bytes) else int(st.level)
+            if level == 2:
+                self.error = st.message
+            if st.message == "source ended" or level == 2:
+                self.finished.set()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.proc.returncode not in (0, None, -15) and self.error is None \
+                and not self.finished.is_set():
+            self.error = f"event_source exited with {self.proc.returncode}"
+
+
 def run_graph(source: str | None = None, duration_s: float | None = None,
               params: dict | None = None, on_cmd=None, context=None,
               graph: str = "perception", report=None, dashboard: bool = False,
@@ -68,13 +118,17 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     controller publishes zeros) unless ``simulated_motion`` -- or the controller parameter
     ``motion_enabled`` in ``params`` -- asks for it a second time."""
     from .controller_node import ControllerNode
-    from .description import load_graph, node_parameters
+    from .description import graph_topology, load_graph, node_parameters
     from .event_source_node import EventSourceNode
     from .inference_node import InferenceNode
 
     nodes_desc = load_graph(graph)
     asked = "motion_enabled" in (params or {}).get("gesture_controller", {})
     params = node_parameters(nodes_desc, params)
+    topology = str((params.pop("graph", None) or {}).get("topology")
+                   or graph_topology(graph))
+    if topology not in ("single", "source_process"):
+        raise ValueError(f"topology {topology!r}: choose single or source_process")
     if source is not None:
         params["event_source"]["source"] = source
     spec = str(params["event_source"].get("source", ""))
@@ -104,14 +158,22 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     nodes = [InferenceNode(parameter_overrides=_params(params.get("snn4_inference", {})),
                            **remaps("snn4_inference"), **kw),
              ControllerNode(parameter_overrides=_params(params.get("gesture_controller", {})),
-                            **remaps("gesture_controller"), **kw),
-             EventSourceNode(parameter_overrides=_params(src_p), **remaps("event_source"), **kw)]
+                            **remaps("gesture_controller"), **kw)]
+    src_proc = None
+    if topology == "single":
+        nodes.append(EventSourceNode(parameter_overrides=_params(src_p),
+                                     **remaps("event_source"), **kw))
+    else:
+        src_proc = SourceProcess(src_p, (nodes_desc.get("event_source") or {}).get(
+            "remappings"), context)
+        nodes.append(src_proc.node)
     # One executor thread: rclpy's MultiThreadedExecutor thrashed the GIL here (the source
     # fell to 1/12 of real time); each callback is short and the source has its own thread.
     ex = SingleThreadedExecutor(**kw)
     for n in nodes:
         ex.add_node(n)
-    inf, ctrl, src = nodes
+    inf, ctrl = nodes[:2]
+    src = nodes[2] if src_proc is None else src_proc
     dash = None
     if dashboard:
         dash_p = dict(params.get("dashboard", {}))
@@ -145,7 +207,10 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     except KeyboardInterrupt:
         pass
     finally:
+        t_loop_end = time.monotonic()
         ctrl.stop_robot()
+        if src_proc is not None:
+            src_proc.stop()
         if dash is not None:
             dash.terminate()
             try:
@@ -154,7 +219,20 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
                 dash.kill()
         ex.shutdown(timeout_sec=1.0)
         spinner.join(timeout=2.0)
+        # real time: bins that reached the network of the bins the wall clock closed since
+        # the source began streaming (less the one still open)
+        bin_s = inf.net.cfg.bin_us / 1e6
+        streamed = t_loop_end - inf.first_packet_wall if inf.first_packet_wall else 0.0
+        expected = max(int(streamed / bin_s) - 1, 1) if src.realtime and \
+            src.source.startswith(("synthetic", "camera")) and streamed > 0 else None
+        delivered = inf.bins              # shed (skipped) bins are not delivered
         summary = {"published": src.packets, "dropped": inf.dropped, "bins": inf.bins,
+                   "bins_expected": expected,
+                   "real_time_factor": round(delivered / expected, 3) if expected else None,
+                   "topology": topology,
+                   "source_real_time_factor": round(
+                       (src.pacer.real_time_factor() if src_proc is None
+                        else src.real_time_factor_total) or 0, 3),
                    "skipped_bins": inf.shed.skipped_bins,
                    "shed_fraction": round(inf.shed.shed_fraction(), 6),
                    "events": inf.decoder.stats.events,

@@ -1,5 +1,5 @@
 """``snn4 demo`` (the pipeline in process, live statistics) and ``snn4 up`` (the ROS 2
-graph in one process, optionally with the dashboard)."""
+graph -- the event source in its own process by default -- optionally with the dashboard)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_up(args) -> int:
-    from ...ros.description import check_overrides, load_graph
+    from ...ros.description import check_overrides, graph_topology, load_graph
     from ...ros.parameters import parse_params
 
     # the graph, the params file and every --param, checked before rclpy, torch or a model
@@ -26,8 +26,17 @@ def cmd_up(args) -> int:
         from ...ros.description import load_ros_parameters
         overrides = check_overrides(nodes, load_ros_parameters(args.params_file),
                                     args.params_file)
-    for node, values in check_overrides(nodes, parse_params(args.param or [])).items():
+    raw = parse_params(args.param or [])
+    graph_opts = raw.pop("graph", {})         # graph.topology=single|source_process
+    for node, values in check_overrides(nodes, raw).items():
         overrides.setdefault(node, {}).update(values)
+    topology = graph_opts.get("topology") or graph_topology(args.graph)
+    if topology not in ("single", "source_process") or set(graph_opts) - {"topology"}:
+        print(f"snn4 up: --param graph.topology wants single or source_process, got "
+              f"{graph_opts}", file=sys.stderr)
+        return 2
+    if graph_opts:
+        overrides["graph"] = graph_opts
     from ...ros.graph import run_graph
     state = {"bins": 0, "events": 0}
 
@@ -64,8 +73,8 @@ def cmd_up(args) -> int:
             return 2
         print(f"snn4 up: dashboard on http://{host}:{port}/ (its own process)", flush=True)
     ns = args.namespace.strip("/")
-    print(f"snn4 up: event_source -> snn4_inference -> gesture_controller in one process "
-          f"(graph {args.graph}, namespace /{ns}; Ctrl-C to stop)", flush=True)
+    print(f"snn4 up: event_source -> snn4_inference -> gesture_controller (topology "
+          f"{topology}, graph {args.graph}, namespace /{ns}; Ctrl-C to stop)", flush=True)
     if args.simulated_motion:
         print(f"snn4 up: --simulated-motion: simulated or recorded input may move a robot "
               f"(/{ns}/cmd_vel)", flush=True)
@@ -81,6 +90,11 @@ def cmd_up(args) -> int:
     except (LavaEnvMissing, FileNotFoundError) as exc:
         print(f"snn4 up: {exc}", file=sys.stderr)
         return 2
+    rtf = summary.get("real_time_factor")
+    if rtf is not None and rtf < 0.99:
+        print(f"snn4 up: WARNING behind real time: {rtf:.2f}x ({summary['bins']} of "
+              f"{summary['bins_expected']} bins of the wall clock time reached the network; "
+              f"the source ran at {summary['source_real_time_factor']:.2f}x)", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     return 1 if summary.get("source_error") else 0
@@ -98,7 +112,8 @@ def parser_demo(sub) -> None:
 
 
 def parser_up(sub) -> None:
-    q = sub.add_parser("up", help="run the ROS 2 perception graph in one process")
+    q = sub.add_parser("up", help="run the ROS 2 perception graph (the event source in its own "
+                       "process; --param graph.topology=single for one process)")
     q.add_argument("--source", help="event source: synthetic[:SEED], camera[:SERIAL] or a "
                    "recording PATH (snn4 sources lists them; default: the graph YAML's)")
     q.add_argument("--duration", type=float, help="seconds, then stop (default: until Ctrl-C)")
