@@ -13,7 +13,8 @@ LOIHI_MODEL ?= models/hybridnet_gesture_loihi
 help:
 	@echo "make demo   - the ROS 2 perception graph on the synthetic DVS (snn4 up)"
 	@echo "make test   - set up .venv and run the test suite"
-	@echo "make bench  - run the benchmarks in bench/ (installs the peer frameworks)"
+	@echo "make bench  - run every benchmark in bench/ (installs the peer frameworks), results in"
+	@echo "              bench/results/, then regenerate the README's figures from them"
 	@echo "make models - retrain the shipped models in models/ (tens of minutes on 2 cores;"
 	@echo "              tools/train_models.sh prints each recipe's time)"
 	@echo "make lava-env   - the Lava venv (Python 3.10, lava-nc, numpy<2) in hw/.lava-venv"
@@ -73,6 +74,8 @@ bench: bench-env
 	$(BIN)/python bench/realworld.py
 	$(BIN)/python bench/teach.py
 	$(BIN)/python bench/tcl.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/readme.py
 
 models: venv
 	tools/train_models.sh all

@@ -27,6 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import emit  # noqa: E402
 
 
 def _clients(url: str, n: int, hz: float, seconds: float) -> None:
@@ -183,7 +185,7 @@ def main() -> None:
     print(f"  p99 ratio load/idle {out['p99_ratio']:.3f}, p50 ratio {out['p50_ratio']:.3f}; "
           f"dashboard process CPU {out['dashboard_cpu_cores']['idle']:.2f} cores idle, "
           f"{out['dashboard_cpu_cores']['load']:.2f} loaded")
-    print(json.dumps(out))
+    emit("dashboard_load", out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import emit  # noqa: E402
 
 
 def main() -> None:
@@ -101,7 +103,7 @@ def main() -> None:
     print(f"bridge round trip (frame -> spikes over DDS, Lava Sparse sim): p50 "
           f"{out['bridge_round_trip_ms_p50']:.2f} ms, p99 {out['bridge_round_trip_ms_p99']:.2f}"
           f" ms over {len(lat)} frames")
-    print(json.dumps(out))
+    emit("lava", out)
 
 
 if __name__ == "__main__":

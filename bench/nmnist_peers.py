@@ -23,6 +23,8 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import emit  # noqa: E402
 
 from snn4_ros.models.datasets import nmnist_data  # noqa: E402
 from snn4_ros.models.hybridnet import preset_config  # noqa: E402
@@ -78,9 +80,9 @@ def main():
             x = val.frames.float().transpose(0, 1)
             acc = float((forward(x).sum(0).argmax(1) == val.labels).float().mean())
         print(f"epoch {epoch + 1}/{args.epochs} held-out accuracy {acc:.3f}", flush=True)
-    print(json.dumps({"snntorch_tutorial_heldout_accuracy": round(acc, 4),
-                      "train_samples": len(train), "heldout_samples": len(val),
-                      "epochs": args.epochs, "seconds": round(time.time() - t0, 1)}))
+    emit("nmnist_peers", {"snntorch_tutorial_heldout_accuracy": round(acc, 4),
+                          "train_samples": len(train), "heldout_samples": len(val),
+                          "epochs": args.epochs, "seconds": round(time.time() - t0, 1)})
 
 
 if __name__ == "__main__":

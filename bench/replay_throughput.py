@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import emit  # noqa: E402
 
 
 def main() -> None:
@@ -82,7 +84,7 @@ def main() -> None:
           f"{lab['bin_accuracy']:.3f}, onset -> correct p50 {lab['onset_latency_ms_p50']:.0f} ms, "
           f"false commands {lab['false_commands_per_min']:.2f}/min; snn4 eval on the same "
           f"intervals as clips: {lab['eval_bag_clips_accuracy']:.3f}")
-    print(json.dumps(out))
+    emit("replay_throughput", out)
 
 
 if __name__ == "__main__":

@@ -136,9 +136,12 @@ class TraceRecorder:
 
 
 def model_facts(net: HybridNet, card: dict | None = None) -> dict:
+    from ..models.energy import loihi_mappable
+    mappable, why = loihi_mappable(net)
     return {"preset": net.cfg.preset, "bin_us": net.cfg.bin_us, "window": net.cfg.window,
             "macs_per_step": int(net.macs_per_step()), "neurons": int(net.neuron_count()),
-            "name": (card or {}).get("name"),
+            "name": (card or {}).get("name"), "loihi_mappable": mappable,
+            "loihi_why_not": why,
             # the controller settings the model was validated with (real-world models)
             "controller": (card or {}).get("controller")}
 

@@ -10,6 +10,8 @@ Definitions (they are the report's, stated once here):
   (a stream has no reset: until the model's window has passed, the decision of the gesture
   before is not this interval's); an interval with no such decision counts as wrong;
 * ``onset_latency_ms`` -- interval start to the first confident correct decision;
+  ``onset_to_command_ms`` -- interval start to the first non-zero command of the interval's
+  action (what a person waits for; intervals whose gesture commands nothing are left out);
 * a *command episode* is a maximal run of non-zero commands of one action;
   ``false_commands_per_min`` counts episodes starting outside every labelled interval,
   per minute of labelled recording; ``wrong_commands_per_min`` those starting inside an
@@ -27,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime.control import ControllerConfig
-from ..models.evaluate import PJ_PER_MAC_FP32, PJ_PER_SYNOP_LOIHI
+from ..models.energy import energy_estimate
 from .inprocess import ReplayTrace
 
 
@@ -161,15 +163,9 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
         "per_recording": [recording_command_figures(t) for t in traces],
         "stage_latency_ms": stages,
         "synops_per_decision_mean": syn_mean,
-        "energy_estimate": {
-            "snn_loihi_uj_per_decision": syn_mean * PJ_PER_SYNOP_LOIHI * 1e-6,
-            "ann_gpu_fp32_uj_per_decision": macs * PJ_PER_MAC_FP32 * 1e-6,
-            "snn_loihi_uj_per_s": syn_mean * bins_per_s * PJ_PER_SYNOP_LOIHI * 1e-6,
-            "ann_gpu_fp32_uj_per_s": macs * bins_per_s * PJ_PER_MAC_FP32 * 1e-6,
-            "note": "estimates for the spiking backbone only: Loihi 23.6 pJ per synaptic "
-                    "operation (Davies et al., IEEE Micro 2018) vs 4.6 pJ per fp32 MAC of the "
-                    "same network as a dense ANN (Horowitz, ISSCC 2014)",
-        },
+        "energy_estimate": energy_estimate(bool(model.get("loihi_mappable")),
+                                           model.get("loihi_why_not", ""), syn_mean, macs,
+                                           per="decision", rate_hz=bins_per_s),
         "model": model,
         "controller": {k: getattr(cfg, k) for k in ("min_confidence", "debounce", "hold_s",
                                                      "deadman_s")},
@@ -210,6 +206,16 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
                 eps_wrong += 1
     minutes = sum(t.duration_s for t in labelled) / 60 or float("nan")
     lat = [r["onset_latency_ms"] for r in recs]
+    cmd_lat = []
+    for t in labelled:
+        eps = command_episodes(t)
+        for iv in t.labels:
+            want = _action_of(cfg, iv.cls)
+            if want is None or want == (0.0, 0.0, False):
+                continue
+            hit = next((a for a, _, action in eps if iv.start_ns <= a < iv.end_ns
+                        and _action_of(cfg, action) == want), None)
+            cmd_lat.append(None if hit is None else (hit - iv.start_ns) / 1e6)
     in_bins = sum(r["decisions"] for r in recs)
     m.update({
         "intervals": n,
@@ -222,6 +228,9 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
         "onset_latency_ms_p50": _pct(lat)["p50"],
         "onset_latency_ms": _pct(lat),
         "intervals_never_correct": int(sum(v is None for v in lat)),
+        "onset_to_command_ms_p50": _pct([v for v in cmd_lat if v is not None])["p50"],
+        "onset_to_command_ms": _pct([v for v in cmd_lat if v is not None]),
+        "intervals_without_command": int(sum(v is None for v in cmd_lat)),
         "false_commands_per_min": eps_false / minutes,
         "false_command_episodes": eps_false,
         "wrong_commands_per_min": eps_wrong / minutes,

@@ -185,11 +185,16 @@ def write_html(path: Path, metrics: dict, traces: list[ReplayTrace]) -> None:
                   m["unlabelled_episodes_per_min_worst"])]
     head += [("fraction of command ticks moving", m.get("moving_fraction"))]
     e = m["energy_estimate"]
-    head += [("synops per decision (mean)", m["synops_per_decision_mean"]),
-             ("energy estimate per decision, Loihi (uJ)", e["snn_loihi_uj_per_decision"]),
-             ("energy estimate per decision, fp32 ANN (uJ)", e["ann_gpu_fp32_uj_per_decision"]),
-             ("energy estimate, Loihi (uJ/s)", e["snn_loihi_uj_per_s"]),
-             ("energy estimate, fp32 ANN (uJ/s)", e["ann_gpu_fp32_uj_per_s"])]
+    head += [("synops per decision (mean)", m["synops_per_decision_mean"])]
+    if e.get("applicable"):
+        head += [("energy estimate per decision, Loihi (uJ)", e["snn_loihi_uj_per_decision"]),
+                 ("energy estimate per decision, int8 ANN (uJ)", e["ann_int8_uj_per_decision"]),
+                 ("energy estimate per decision, fp32 ANN (uJ)", e["ann_fp32_uj_per_decision"]),
+                 ("energy estimate, Loihi (uJ/s)", e["snn_loihi_uj_per_s"]),
+                 ("energy estimate, int8 / fp32 ANN (uJ/s)",
+                  f"{e['ann_int8_uj_per_s']:.2f} / {e['ann_fp32_uj_per_s']:.2f}")]
+    else:
+        head += [("energy estimate", e["why"])]
     stages = "".join(
         f"<tr><th>{k}</th>" + "".join(f"<td>{v[q]:.3f}</td>" if v[q] is not None else "<td>-</td>"
                                       for q in ("p50", "p90", "p99", "mean")) + "</tr>"

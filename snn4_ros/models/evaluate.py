@@ -18,8 +18,7 @@ from .hybridnet import HybridNet
 # Loihi: 23.6 pJ per synaptic operation (Davies et al., IEEE Micro 2018, Table 1, Loihi 1;
 # Intel has not published a per-synop figure for Loihi 2). GPU: 4.6 pJ per 32-bit float MAC
 # (Horowitz, ISSCC 2014: 3.7 pJ multiply + 0.9 pJ add, 45 nm), the usual ANN baseline.
-PJ_PER_SYNOP_LOIHI = 23.6
-PJ_PER_MAC_FP32 = 4.6
+from .energy import energy_estimate, loihi_mappable
 
 
 @torch.no_grad()
@@ -90,12 +89,7 @@ def evaluate(model: HybridNet, data: FrameData, threshold: float = 0.9, batch: i
         "bin_us": model.cfg.bin_us,
         "synops_per_sample": syn,
         "macs_per_sample": int(macs),
-        "energy_estimate": {
-            "snn_loihi_uj_per_sample": syn * PJ_PER_SYNOP_LOIHI * 1e-6,
-            "ann_gpu_fp32_uj_per_sample": macs * PJ_PER_MAC_FP32 * 1e-6,
-            "note": "estimates: Loihi 23.6 pJ/synop (Davies et al. 2018), 4.6 pJ per fp32 MAC "
-                    "(Horowitz 2014); backbone only",
-        },
+        "energy_estimate": energy_estimate(*loihi_mappable(model), syn, macs, per="sample"),
     }
     if pos_err:
         out["tracking_error_px_mean"] = float(np.mean(pos_err))

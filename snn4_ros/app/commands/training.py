@@ -114,9 +114,13 @@ def cmd_eval(args) -> int:
             print(f"    {r['clip']:<36} {r['label']:<16} -> {r['majority']:<16} "
                   f"{r['windows_right']}/{r['windows']} windows  {r['window_classes']}")
     e = res["energy_estimate"]
-    print(f"  synops/sample {res['synops_per_sample']:,.0f}, MACs/sample {res['macs_per_sample']:,} "
-          f"-> estimate {e['snn_loihi_uj_per_sample']:.2f} uJ (Loihi) vs "
-          f"{e['ann_gpu_fp32_uj_per_sample']:.2f} uJ (fp32 MACs)")
+    print(f"  synops/sample {res['synops_per_sample']:,.0f}, MACs/sample {res['macs_per_sample']:,}")
+    if e.get("applicable"):
+        print(f"  energy estimate {e['snn_loihi_uj_per_sample']:.2f} uJ (Loihi) vs "
+              f"{e['ann_int8_uj_per_sample']:.2f} uJ (int8 MACs), "
+              f"{e['ann_fp32_uj_per_sample']:.2f} uJ (fp32 MACs); {e['note']}")
+    else:
+        print(f"  {e['why']}")
     return 0
 
 

@@ -1,0 +1,141 @@
+"""Regenerate the README's benchmark figures from bench/results/*.json.
+
+    python bench/readme.py            # rewrite the marked sections of README.md
+    python bench/readme.py --check    # exit 1 if README.md differs from the results
+
+Each section sits between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` and is made
+only from ``bench/results/NAME.json`` (what the bench wrote, with the load it ran under), so
+the README and the benchmarks cannot disagree (tests/test_bench_readme.py runs --check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "README.md"
+
+
+def _load(name: str) -> dict | None:
+    p = RESULTS / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _meta(r: dict) -> str:
+    m = r.get("meta", {})
+    return (f"measured {m.get('utc', '?')} at commit {m.get('commit', '?')} on {m.get('cpus')} "
+            f"CPUs, load average {m.get('loadavg_1m_start', '?')} -> "
+            f"{m.get('loadavg_1m_end', '?')} (1 min)")
+
+
+def _f(v, nd=2) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def section_model(r: dict) -> str:
+    rows = r["rows"]
+    out = [f"`python bench/model.py` ({_meta(r)}; {r['threads']} thread(s), repeats "
+           f"{r['repeats_b1_b32_train']} for everyone, timed round-robin; same spikes as ours: "
+           + ", ".join(f"{k} {v}" for k, v in r["dynamics_match"].items() if k != "spike_rate")
+           + ")", "",
+           "| | config | ms / window, B=1 | samples/s, B=32 | training samples/s, B=16 |",
+           "|---|---|---|---|---|"]
+    for f, cfgs in rows.items():
+        for c, v in cfgs.items():
+            if "error" in v:
+                out.append(f"| {f} | {c} | {v['error']} | | |")
+                continue
+            name = f"**{f}**" if f == "snn4_ros" else f
+            out.append(f"| {name} | {c} | {_f(v['infer_b1_ms'])} | "
+                       f"{_f(v['infer_b32_samples_s'], 1)} | {_f(v['train_samples_s'], 1)} |")
+    if "infer_speedup" in r:
+        out += ["", f"Against the best *tuned* peer (the goals count here): inference at B=1 "
+                f"**{r['infer_speedup']}x** ({r['best_peer_infer_b1']}; goal 3x: "
+                f"{'met' if r['goal_infer_3x'] else 'not met'}), B=32 {r['infer_b32_speedup']}x "
+                f"({r['best_peer_infer_b32']}), training **{r['train_speedup']}x** "
+                f"({r['best_peer_train']}; goal 1.5x: "
+                f"{'met' if r['goal_train_1_5x'] else 'not met'}). Against the peers as their "
+                f"users run them: {r.get('infer_speedup_vs_user')}x / "
+                f"{r.get('infer_b32_speedup_vs_user')}x / {r.get('train_speedup_vs_user')}x. "
+                f"A streaming step of one bin: {_f(r['stream_bin_ms'], 3)} ms."]
+    return "\n".join(out)
+
+
+def section_latency(r: dict) -> str:
+    out = [f"`python bench/latency.py` ({_meta(r)}; {r['seconds']} s per case, 40 ms bins)",
+           "", "| case | p50 / p99 ms | decisions | drops (late + queue-full + lost packets) "
+           "| shed events (late / capped / regressed) | skipped / coalesced bins | CPU cores |",
+           "|---|---|---|---|---|---|---|"]
+    for name, c in r["cases"].items():
+        sh = c["shed"]
+        out.append(f"| {name} | {_f(c['p50_ms'], 1)} / {_f(c['p99_ms'], 1)} | "
+                   f"{c['decisions']}/{c['expected_decisions']} | {c['drops']} | "
+                   f"{sh['late_events']:,} / {sh['capped_events']:,} / "
+                   f"{sh.get('regressed_events', 0):,} | {sh['skipped_bins']} / "
+                   f"{sh['coalesced_bins']} | {c['cpu_cores']} |")
+    return "\n".join(out)
+
+
+def section_events(r: dict) -> str:
+    rows = [("evt3 decode, real Prophesee bag replicated into one stream", "evt3_mev_s"),
+            ("evt3 decode, the bag's own packets", "evt3_packets_mev_s"),
+            ("libcaer_cmp decode (real libcaer events re-encoded, 100 ms packets)",
+             "libcaer_cmp_mev_s"),
+            ("libcaer decode, real bag packets", "libcaer_packets_mev_s"),
+            ("mono decode", "mono_mev_s"),
+            ("events -> frames, 128x128, 16 bins", "frames_mev_s"),
+            ("tonic `ToFrame` on the same events", "tonic_frames_mev_s"),
+            ("voxel grid", "voxel_mev_s"), ("tonic `ToVoxelGrid`", "tonic_voxel_mev_s")]
+    out = [f"`python bench/events.py` ({_meta(r)}; best of {r.get('best_of', '?')} for ours "
+           f"and tonic's alike; frames identical to tonic's: {r.get('frames_match_tonic')})",
+           "", "| what | M events/s |", "|---|---|"]
+    out += [f"| {label} | {r[k]} |" for label, k in rows if k in r]
+    out += ["", f"Frames {r.get('frames_vs_tonic')}x tonic's, voxel grid "
+            f"{r.get('voxel_vs_tonic')}x."]
+    return "\n".join(out)
+
+
+SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events}
+
+
+def render(text: str) -> str:
+    for name, fn in SECTIONS.items():
+        pat = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
+        if not pat.search(text):
+            continue
+        r = _load(name)
+        body = fn(r) if r is not None else \
+            f"(no results yet: run `python bench/{name}.py`, then `python bench/readme.py`)"
+        text = pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    old = README.read_text()
+    new = render(old)
+    if args.check:
+        if new != old:
+            print("README.md differs from bench/results: run python bench/readme.py",
+                  file=sys.stderr)
+            return 1
+        print("README.md agrees with bench/results")
+        return 0
+    README.write_text(new)
+    print(f"README.md: {', '.join(SECTIONS)} sections regenerated from {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
