@@ -61,7 +61,7 @@ class SourceProcess:
     through its /diagnostics: the simulator, encoding and publishing never compete with
     inference for this interpreter's lock."""
 
-    def __init__(self, params: dict, remappings: dict, context=None):
+    def __init__(self, params: dict, remappings: dict, context=None, namespace: str = ""):
         self.source = str(params.get("source", "synthetic"))
         self.realtime = bool(params.get("realtime", True))
         self.packets = 0
@@ -73,6 +73,8 @@ class SourceProcess:
             args += ["-p", f"{k}:={json.dumps(v) if isinstance(v, str) and not v else v}"]
         for k, v in (remappings or {}).items():
             args += ["-r", f"{k}:={v}"]
+        if namespace:
+            args += ["-r", f"__ns:=/{namespace.strip('/')}"]
         self.proc = subprocess.Popen(args, env=dict(os.environ), preexec_fn=die_with_parent)
         kw = {"context": context} if context is not None else {}
         from diagnostic_msgs.msg import DiagnosticArray
@@ -164,8 +166,8 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         nodes.append(EventSourceNode(parameter_overrides=_params(src_p),
                                      **remaps("event_source"), **kw))
     else:
-        src_proc = SourceProcess(src_p, (nodes_desc.get("event_source") or {}).get(
-            "remappings"), context)
+        src_proc = SourceProcess(src_p, {"events": "event_camera/events", **(
+            (nodes_desc.get("event_source") or {}).get("remappings") or {})}, context, ns)
         nodes.append(src_proc.node)
     # One executor thread: rclpy's MultiThreadedExecutor thrashed the GIL here (the source
     # fell to 1/12 of real time); each callback is short and the source has its own thread.
@@ -179,7 +181,11 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         dash_p = dict(params.get("dashboard", {}))
         dash = start_dashboard(dash_p, (nodes_desc.get("dashboard") or {}).get("remappings"),
                                ns)
-    t_end = None if duration_s is None else time.monotonic() + duration_s
+    # the duration counts from the first packet the inference node gets (a source in its
+    # own process needs a few seconds to start; up to startup_s on a loaded machine)
+    startup_s = 120.0
+    t_up = time.monotonic()
+    t_end = None
     def spin():
         try:
             ex.spin()
@@ -193,6 +199,10 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     try:
         while t_end is None or time.monotonic() < t_end:
             time.sleep(0.02)
+            if t_end is None and duration_s is not None and (
+                    inf.first_packet_wall is not None or src.error is not None
+                    or time.monotonic() - t_up > startup_s):
+                t_end = (inf.first_packet_wall or time.monotonic()) + duration_s
             if not rclpy.ok(context=context):      # SIGTERM / SIGINT (docker stop, systemd)
                 break
             if report is not None and time.monotonic() - t_report >= 1.0:
@@ -211,6 +221,11 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         ctrl.stop_robot()
         if src_proc is not None:
             src_proc.stop()
+            # let what is on the way through (bounded): the counts below are then final
+            t_drain, last_n = time.monotonic() + 5.0, -1
+            while time.monotonic() < t_drain and (inf.processed != last_n or len(inf.backlog)):
+                last_n = inf.processed
+                time.sleep(0.3)
         if dash is not None:
             dash.terminate()
             try:
@@ -236,7 +251,9 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
                    "skipped_bins": inf.shed.skipped_bins,
                    "shed_fraction": round(inf.shed.shed_fraction(), 6),
                    "events": inf.decoder.stats.events,
-                   "packets": inf.decoder.stats.packets, "nonzero_commands": ctrl.nonzero,
+                   "packets": inf.decoder.stats.packets,
+                   "lost_packets": inf.decoder.stats.seq_gaps,    # on the way (DDS)
+                   "nonzero_commands": ctrl.nonzero,
                    "source_error": src.error}
         for n in nodes:
             ex.remove_node(n)
