@@ -182,4 +182,3 @@ def test_lost_evt3_packets_never_make_extra_bins(net):
     assert p.time_jumps == 0
     assert len(out) <= 19                   # never more bins than the data spans
     assert p.shed.regressed_events > 0
-

@@ -160,11 +160,7 @@ class SAT(nn.Module):
         self.score = nn.Conv1d(channels, groups, 1, groups=groups)
         self.norm = nn.BatchNorm2d(channels)
 
-    fast_infer = True      # CPU inference through ``forward_infer`` (False: the Conv3d path)
-
     def forward(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.fast_infer and not torch.is_grad_enabled() and s.device.type == "cpu":
-            return self.forward_infer(s)
         T, B, C, H, W = s.shape
         x = s.permute(1, 2, 0, 3, 4)                             # [B, C, T, H, W]
         x = F.pad(x, (0, 0, 0, 0, self.kernel - 1, 0))           # causal along time
@@ -173,34 +169,6 @@ class SAT(nn.Module):
         att = torch.softmax(score, dim=-1)                       # attention over time steps
         att_c = att.repeat_interleave(C // self.groups, dim=1)   # [B, C, T]
         dense = (f * att_c[..., None, None]).sum(2)              # [B, C, H, W]
-        return self.norm(dense), att
-
-    def forward_infer(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same function for inference on CPU, in the time-first layout it gets: the
-        depthwise temporal conv as k shifted multiply-adds and the grouped 1x1x1 conv as a
-        2-D one. PyTorch's CPU Conv3d takes a slow, copying path for these shapes -- it cost
-        more per bin than the whole spiking backbone. Equal to ``forward`` to float rounding
-        (tested)."""
-        T, B, C, H, W = s.shape
-        k = self.kernel
-        w = self.temporal.weight.reshape(C, k)
-        b = self.temporal.bias
-        # causal along time: output t sees inputs t-k+1 .. t (zeros before the window)
-        y = s * w[:, k - 1].view(1, 1, C, 1, 1)
-        for j in range(k - 1):
-            d = k - 1 - j                                        # how far back
-            if d < T:
-                y[d:].addcmul_(s[:T - d], w[:, j].view(1, 1, C, 1, 1))
-        if b is not None:
-            y += b.view(1, 1, C, 1, 1)
-        pw = self.pointwise
-        f = F.conv2d(y.reshape(T * B, C, H, W), pw.weight.reshape(C, -1, 1, 1), pw.bias,
-                     groups=pw.groups)
-        f = F.gelu(f).reshape(T, B, C, H, W)
-        score = self.score(f.mean(dim=(3, 4)).permute(1, 2, 0))  # [B, G, T]
-        att = torch.softmax(score, dim=-1)
-        att_c = att.repeat_interleave(C // self.groups, dim=1)   # [B, C, T]
-        dense = (f * att_c.permute(2, 0, 1)[..., None, None]).sum(0)
         return self.norm(dense), att
 
 
