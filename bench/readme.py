@@ -104,18 +104,41 @@ def section_events(r: dict) -> str:
     return "\n".join(out)
 
 
-SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events}
+def section_onset(r: dict) -> str:
+    out = [f"`python bench/onset.py` ({_meta(r)}; labelled synthetic bag of "
+           f"{r['bag']['gestures']} gestures, seed {r['bag']['seed']}, replayed through the live "
+           f"code on the bag's clock; TrueNorth: {r['truenorth_onset_ms']} ms)", "",
+           "| controller | onset -> first command p50 | onset -> first correct decision p50 "
+           "| accuracy | false / wrong command episodes per min |", "|---|---|---|---|---|"]
+    for label, row in r["rows"].items():
+        out.append(f"| {label} | {_f(row['onset_to_command_ms_p50'], 0)} ms | "
+                   f"{_f(row['onset_latency_ms_p50'], 0)} ms | {_f(row['accuracy'], 3)} | "
+                   f"{_f(row['false_commands_per_min'])} / "
+                   f"{_f(row['wrong_commands_per_min'])} |")
+    return "\n".join(out)
+
+
+def section_hot_path(r: dict) -> str:
+    ms = r["stage_ms"]
+    return (f"`python bench/hot_path.py` ({_meta(r)}): per bin, spiking backbone "
+            f"{ms['backbone']} ms; bridge and heads {r['bridge_heads_ms']} ms (ERS "
+            f"{ms['ers']}, SAT {ms['sat']}, heads {ms['heads']}) = "
+            f"{r['bridge_heads_over_backbone']}x the backbone.")
+
+
+SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events,
+            "onset": section_onset, "hot_path": section_hot_path}
 
 
 def render(text: str) -> str:
     for name, fn in SECTIONS.items():
-        pat = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
+        pat = re.compile(rf"(<!-- bench:{name} -->).*?(<!-- /bench:{name} -->)", re.S)
         if not pat.search(text):
             continue
         r = _load(name)
         body = fn(r) if r is not None else \
             f"(no results yet: run `python bench/{name}.py`, then `python bench/readme.py`)"
-        text = pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pat.sub(lambda m: m.group(1) + "\n" + body + "\n" + m.group(2), text)
     return text
 
 
