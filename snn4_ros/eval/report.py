@@ -229,7 +229,7 @@ th{{font-weight:600}} img{{max-width:100%}} .note{{color:#666;font-size:.9em}}
 </style></head><body>
 <h1>snn4 replay report</h1>
 {_table(head)}
-<p class="note">{html.escape(e['note'])}. Definitions of every figure: snn4_ros/eval/metrics.py.</p>
+<p class="note">{html.escape(e.get('note') or e.get('why', ''))}. Definitions of every figure: snn4_ros/eval/metrics.py.</p>
 <h2>Per-stage latency (ms)</h2>
 <table><tr><th>stage</th><th>p50</th><th>p90</th><th>p99</th><th>mean</th></tr>{stages}</table>
 {per_class}{figs}

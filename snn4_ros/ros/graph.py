@@ -126,9 +126,10 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
 
     nodes_desc = load_graph(graph)
     asked = "motion_enabled" in (params or {}).get("gesture_controller", {})
-    params = node_parameters(nodes_desc, params)
+    params = dict(params or {})
     topology = str((params.pop("graph", None) or {}).get("topology")
                    or graph_topology(graph))
+    params = node_parameters(nodes_desc, params)
     if topology not in ("single", "source_process"):
         raise ValueError(f"topology {topology!r}: choose single or source_process")
     if source is not None:

@@ -73,8 +73,14 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "lava_timeout_s": Param(float, 2.0, "wait this long for the bridge's answer "
                                 "(backend lava)", (0.01, 60.0)),
         "events_topic": Param(str, "events", "input EventPacket topic"),
-        "queue_size": Param(int, 256, "packets buffered before the oldest is dropped",
-                            (1, 100000)),
+        "queue_size": Param(int, 10000, "packets held at most (a memory guard: latency is "
+                            "bounded by deadline_s, not by this)", (1, 1000000)),
+        "deadline_s": Param(float, 0.04, "data older than the newest by more than this is "
+                            "shed (counted; the network's state is carried), and of a backlog "
+                            "only the newest bin is decided; 0 processes everything in order "
+                            "(lossless replay)", (0.0, 60.0)),
+        "max_events_per_bin": Param(int, 0, "cap events per time bin by counted uniform "
+                                    "subsampling (0: no cap)", (0, 1 << 30)),
         "max_packet_span_s": Param(float, 1.0, "reject a packet whose events span longer "
                                    "than this (seconds)", (0.001, 3600.0)),
         "max_bins_per_packet": Param(int, 64, "most time bins stepped for one packet",
@@ -83,8 +89,8 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                                  "or sensor size", (1, 1000)),
         "max_packet_bytes": Param(int, 4 << 20, "reject (count) packets with a larger "
                                   "payload", (1024, 1 << 31)),
-        "max_queue_bytes": Param(int, 64 << 20, "payload bytes buffered before the oldest "
-                                 "packet is dropped", (1 << 16, 1 << 34)),
+        "max_queue_bytes": Param(int, 64 << 20, "payload bytes held before the oldest packet is "
+                                 "dropped (a memory guard)", (1 << 16, 1 << 34)),
         "worker_stall_s": Param(float, 2.0, "a worker busy this long on one packet is "
                                 "reported as stuck (ERROR)", (0.1, 600.0)),
     },
