@@ -75,6 +75,7 @@ bench: bench-env
 	$(BIN)/python bench/teach.py
 	$(BIN)/python bench/tcl.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/nir_roundtrip.py
 	$(BIN)/python bench/readme.py
 
 models: venv

@@ -10,6 +10,7 @@
     snn4 up [--source SPEC] [--duration S]      the ROS 2 graph (source in its own process)
     snn4 replay BAG... --model M [--report DIR] recordings through the live code -> report
     snn4 loihi quantize|export                  the Loihi 2 profile: QAT, Lava export
+    snn4 export --model M --nir OUT.nir         the spiking backbone as NIR (snnTorch, Norse...)
     snn4 teach --out NEW --gesture NAME=REC,... --nothing REC   few-shot gestures on site
     snn4 sources                                the source specs and formats understood
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from .commands import live, loihi, recordings, replay, teach, training
+from .commands import export, live, loihi, recordings, replay, teach, training
 from .errors import ArgumentParser, debug_requested, run_command
 
 
@@ -62,6 +63,7 @@ def build_parser() -> ArgumentParser:
     live.parser_params(sub)
     replay.parser_replay(sub)
     loihi.parser_loihi(sub)
+    export.parser_export(sub)
     teach.parser_teach(sub)
     recordings.parser_sources(sub)
     return p
