@@ -58,12 +58,13 @@ def one_model(name: str, clip: torch.Tensor, source: str, dtype, tmp: Path) -> d
     t0 = time.perf_counter()
     path = nir_io.write(model, tmp / f"{name}.nir", name=name)
     t1 = time.perf_counter()
-    imported = nir_io.import_graph(nir_io.read(path))
+    graph = nir_io.read(path)
+    imported = nir_io.import_graph(graph)
     t2 = time.perf_counter()
     r = nir_io.compare_spikes(model, imported, clip, dtype=dtype)
     res = {"model": name, "clips": source, "n_clips": int(clip.shape[1]),
            "bins": int(clip.shape[0]), "events": int(clip.sum()),
-           "nodes": [type(n).__name__ for n in nir_io.read(path).nodes.values()],
+           "nodes": [type(graph.nodes[n]).__name__ for n in nir_io.chain(graph)],
            "file_bytes": path.stat().st_size, "export_s": round(t1 - t0, 3),
            "import_s": round(t2 - t1, 3), "ours_vs_imported": {k: r[k] for k in
                                                               ("dtype", "agree", "total", "exact")},

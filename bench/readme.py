@@ -126,8 +126,28 @@ def section_hot_path(r: dict) -> str:
             f"{r['bridge_heads_over_backbone']}x the backbone.")
 
 
+def section_nir_roundtrip(r: dict) -> str:
+    out = [f"`python bench/nir_roundtrip.py` ({_meta(r)}; dt {r['dt']:g} s, "
+           f"{r['models'][0]['ours_vs_imported']['dtype']}; real recordings only):", "",
+           "| model | real clips | bins | NIR nodes | file | ours vs the imported graph "
+           "(neuron-bins agreeing, all layers) | snnTorch `import_from_nir` (last layer) |",
+           "|---|---|---|---|---|---|---|"]
+    for m in r["models"]:
+        o, s = m["ours_vs_imported"], m["snntorch"]
+        snt = (f"{s['agree']:,} of {s['total']:,}" + (" (exact)" if s["exact"] else "")
+               if isinstance(s, dict) else s)
+        kinds = " -> ".join(k for k in m["nodes"] if k not in ("Input", "Output"))
+        out.append(f"| `{m['model']}` | {m['clips']} | {m['bins']} | {kinds} | "
+                   f"{m['file_bytes'] / 1024:.0f} KiB | {o['agree']:,} of {o['total']:,}"
+                   f"{' (exact)' if o['exact'] else ''} | {snt} |")
+    out += ["", "Every spike agrees: " + ("yes." if r["all_exact"] else "**no** (see the "
+                                               "JSON).")]
+    return "\n".join(out)
+
+
 SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events,
-            "onset": section_onset, "hot_path": section_hot_path}
+            "onset": section_onset, "hot_path": section_hot_path,
+            "nir_roundtrip": section_nir_roundtrip}
 
 
 def render(text: str) -> str:
