@@ -53,7 +53,7 @@ lava-check: venv lava-env
 	@mkdir -p out
 	$(BIN)/snn4 loihi export --model $(LOIHI_MODEL) --check-inputs out/lava_check.npz \
 	  --real $(wildcard ../shared/data/aedat4_dvs128/*.aedat4) ../shared/data/rosbag2/evt3_trigger \
-	  --synthetic synthetic:1:2
+	  --synthetic synthetic:n=1,seed=2
 	hw/.lava-venv/bin/python hw/lava_run.py check out/lava_check.npz $(LOIHI_MODEL) --connection conv
 	hw/.lava-venv/bin/python hw/lava_run.py check out/lava_check.npz $(LOIHI_MODEL)
 

@@ -35,7 +35,7 @@ ARGS = [
      "/<camera_name>/events (ros-event-camera drivers' convention)"),
     ("events_topic", "", "EventPacket input (default /<camera_name>/events; with source:=... "
      "the built-in source publishes <namespace>/<camera_name>/events)"),
-    ("source", "", "built-in event source: synthetic[:SEED], a bag/recording path, "
+    ("source", "", "built-in event source: synthetic[:seed=S], a bag/recording path, "
      "camera[:SERIAL]; empty (default): none, wait for a camera driver"),
     ("simulated_motion", "false", "let a synthetic or recorded source move the robot "
      "(the second switch; never needed for a live camera)"),
@@ -140,10 +140,16 @@ def launch_setup(context, *args, **kwargs):
         inf["device"] = get("device")
     _check_model(share, str(inf.get("model", "hybridnet_gesture_synth")))
     _check_device(str(inf.get("device", "cpu")))
-    builtin = source.split(":")[0] in ("synthetic", "camera")
-    if source and not builtin and not Path(source).exists():
-        raise LaunchArgumentError(f"source:={source!r}: no such bag or recording; use "
-                                  "synthetic[:SEED], camera[:SERIAL] or an existing path")
+    if source:
+        from snn4_ros.events.errors import UserError
+        from snn4_ros.events.sources import check_source
+        try:
+            check_source(source)
+        except UserError as exc:
+            msg = str(exc)
+            raise LaunchArgumentError(msg.replace(f"source {source!r}", f"source:={source!r}", 1)
+                                      if msg.startswith("source ") else
+                                      f"source:={source!r}: {msg}") from None
     live = not source or source.startswith("camera")
     ctrl = params.setdefault("gesture_controller", {})
     ctrl["stamped"] = cmd_type == "stamped"

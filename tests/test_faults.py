@@ -52,7 +52,7 @@ class Graph:
 
     def start(self, name):
         exe, params = {
-            "source": ("event_source", {"source": "synthetic:4"}),
+            "source": ("event_source", {"source": "synthetic:seed=4"}),
             "inference": ("snn4_inference", {}),
             "controller": ("gesture_controller", self.ctrl_params)}[name]
         self.procs[name] = node_process(exe, params)

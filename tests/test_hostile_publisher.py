@@ -25,7 +25,7 @@ from snn4_ros.ros.fault_injection import HOSTILE_KINDS, hostile_packet, record_r
 def _valid_packets(seconds: float, packet_ms: int = 10):
     enc = PacketEncoder("evt3", 128, 128)
     out = []
-    for chunk in iter_source("synthetic:5", chunk_us=packet_ms * 1000, duration_s=None):
+    for chunk in iter_source("synthetic:seed=5", chunk_us=packet_ms * 1000, duration_s=None):
         if len(chunk.events):
             out.append(enc.encode(chunk.events))
         if len(out) * packet_ms >= seconds * 1000:

@@ -61,7 +61,24 @@ def _mistakes(bag, nmnist_like, tmp):
             "unknown dataset kind 'synth'; did you mean 'synthetic'?"),
         "eval-synthetic-not-a-number": (
             ["eval", "--model", "hybridnet_gesture_synth", "--dataset", "synthetic:abc"], 2,
-            "want synthetic:N[:SEED] with whole numbers"),
+            "n wants a whole number, got 'abc' (e.g. synthetic:n=20,seed=1 or synthetic:20:1)"),
+        "eval-synthetic-unknown-field": (
+            ["eval", "--model", "hybridnet_gesture_synth", "--dataset", "synthetic:sed=3"], 2,
+            "no field 'sed'; did you mean 'seed'? (fields: n, seed"),
+        "up-source-bare-number": (
+            ["up", "--source", "synthetic:3"], 2,
+            "a bare number is a dataset's clip count (synthetic:N[:SEED]); a source is an "
+            "endless stream: write synthetic:seed=3"),
+        "up-source-clip-count": (
+            ["up", "--source", "synthetic:n=3"], 2, "n= (clips per class) is a dataset's field"),
+        "up-source-unknown-kind": (
+            ["up", "--source", "synthetc:1"], 2, "unknown kind 'synthetc'; did you mean "
+            "'synthetic'?"),
+        "up-source-no-such-recording": (
+            ["up", "--source", str(tmp / "missing.mcap")], 2, "no such bag or recording"),
+        "up-param-source-checked-too": (
+            ["up", "--param", "event_source.source=synthetic:x"], 2,
+            "want synthetic:seed=S, S a whole number"),
         "eval-bare-folder": (
             ["eval", "--model", "nmnist_1k", "--dataset", str(nmnist_like)], 2,
             f"has no kind: write KIND:PATH, here probably nmnist:{nmnist_like}"),
@@ -347,3 +364,30 @@ def test_record_synthetic_performs_the_classes_asked(tmp_path):
     assert info["gestures"] == ["right_hand_wave", "hand_clap", "right_hand_wave"]
     rows = (tmp_path / "c.bag.labels.csv").read_text().split()[1:]
     assert [r.split(",")[2] for r in rows] == info["gestures"]
+
+
+def test_one_spec_grammar_for_the_simulator():
+    """synthetic:3 was a seed as a source and a clip count as a dataset. Now: named fields
+    everywhere, the short form means the same fields in the same order, and a source (which
+    has no clip count) takes seed= only; the help of each command says so."""
+    import numpy as np
+
+    from snn4_ros.events.sources import check_source, iter_source
+    from snn4_ros.models.datasets import parse_dataset_spec
+
+    assert parse_dataset_spec("synthetic:30:2") == parse_dataset_spec("synthetic:n=30,seed=2")
+    assert parse_dataset_spec("synthetic:seed=2,n=30") == parse_dataset_spec("synthetic:30:2")
+    assert str(parse_dataset_spec("synthetic:5", train=False)) == "synthetic:n=5,seed=1"
+    assert parse_dataset_spec("synthetic-real:n=4").n == 4
+    assert check_source("synthetic:seed=3") == "synthetic:seed=3"
+    a = next(c for c in iter_source("synthetic:seed=3") if len(c.events))
+    b = next(c for c in iter_source("synthetic", seed=3) if len(c.events))
+    c = next(c for c in iter_source("synthetic:seed=4") if len(c.events))
+    assert np.array_equal(a.events, b.events) and not np.array_equal(a.events, c.events)
+    helps = {name: sub.format_help() for name, sub in
+             next(a for a in build_parser()._actions if a.choices and "up" in a.choices)
+             .choices.items()}
+    assert "synthetic:n=N,seed=S" in helps["eval"] and "synthetic:n=N,seed=S" in helps["train"]
+    assert "synthetic[:seed=S]" in helps["up"]
+    readme = (ROOT / "README.md").read_text()
+    assert "synthetic:seed=S" in readme and "synthetic:n=N,seed=S" in readme

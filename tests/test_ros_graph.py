@@ -8,7 +8,7 @@ from snn4_ros.ros.graph import run_graph
 
 def test_synthetic_graph_publishes_commands_for_gestures():
     cmds = []
-    s = run_graph("synthetic:1", duration_s=8,
+    s = run_graph("synthetic:seed=1", duration_s=8,
                   params={"gesture_controller": {"rate_hz": 50.0}},
                   on_cmd=lambda c: cmds.append(c), simulated_motion=True)
     assert s["source_error"] is None
@@ -51,6 +51,6 @@ def test_synthetic_graph_never_moves_without_the_second_switch():
     """`snn4 up` on the synthetic source without --simulated-motion: the controller decides
     (diagnostics show what it would do) but publishes only zeros."""
     cmds = []
-    s = run_graph("synthetic:1", duration_s=8, on_cmd=lambda c: cmds.append(c))
+    s = run_graph("synthetic:seed=1", duration_s=8, on_cmd=lambda c: cmds.append(c))
     assert s["bins"] > 0 and s["nonzero_commands"] == 0     # it ran, and never moved
     assert cmds and all(c.is_zero for c in cmds)

@@ -171,7 +171,7 @@ def test_cross_process_source_to_inference(ros):
     inf = InferenceNode(context=ctx)
     ex.add_node(inf)
     exe = Path(sys.executable).parent / "event_source"
-    proc = subprocess.Popen([str(exe), "--ros-args", "-p", "source:=synthetic:3"],
+    proc = subprocess.Popen([str(exe), "--ros-args", "-p", "source:=synthetic:seed=3"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -35,7 +35,7 @@ def run_demo(duration_s: float | None = None, seed: int = 0, encoding: str = "ev
         f"{pipe.cfg.bin_us // 1000} ms frames -> {card['preset']} ({card['parameters']:,} "
         "parameters, streaming) (Ctrl-C to stop)")
     label = {}
-    for chunk in iter_source(f"synthetic:{seed}", chunk_us=2000, realtime=True,
+    for chunk in iter_source(f"synthetic:seed={seed}", chunk_us=2000, realtime=True,
                              duration_s=duration_s):
         if enc is None:
             enc = PacketEncoder(encoding, chunk.width, chunk.height, frame_id="event_camera")

@@ -13,13 +13,15 @@ import numpy as np
 
 from .array import EventArray
 from .codecs import DecodeStats
-from .errors import EventDataError
+from .errors import EventDataError, did_you_mean
+from .specs import SpecError, synthetic_fields
 from .stream import Chunk, Pacer, time_chunks
 
 BAG_SUFFIXES = (".db3", ".mcap", ".bag")
 
 SOURCE_SPECS = (
-    ("synthetic, synthetic:SEED", "the synthetic gesture DVS (128x128)"),
+    ("synthetic, synthetic:seed=S", "the synthetic gesture DVS (128x128), seeded (a "
+                                    "dataset spec adds n=: synthetic:n=N,seed=S)"),
     ("camera, camera:SERIAL", "a live iniVation camera through dv-processing"),
     ("PATH", "a recording in one of the formats below"),
 )
@@ -107,6 +109,34 @@ def inspect_recording(path: str | Path, topic: str | None = None, strict: bool =
     return out
 
 
+SOURCE_KINDS = ("synthetic", "camera")
+
+
+def check_source(spec: str) -> str:
+    """``spec`` if it can work, else a one-line ``UserError``: checked before a node, a model
+    or a graph starts (a wrong source once failed inside the running graph, 20 s later)."""
+    kind, sep, arg = spec.partition(":")
+    if kind == "synthetic":
+        synthetic_fields(spec, source=True, what="source")
+        return spec
+    if kind == "camera":
+        return spec
+    if kind == "synthetic-real":
+        raise SpecError(f"source {spec!r}: synthetic-real is a dataset (snn4 train/eval); "
+                        "the event source is synthetic[:seed=S]")
+    p = Path(spec).expanduser()
+    if not p.exists() and sep and not kind.startswith((".", "/", "~")) \
+            and did_you_mean(kind, SOURCE_KINDS):
+        raise SpecError(f"source {spec!r}: unknown kind {kind!r}"
+                        f"{did_you_mean(kind, SOURCE_KINDS)} (sources: synthetic[:seed=S], "
+                        "camera[:SERIAL] or a recording PATH; snn4 sources lists them)")
+    if not p.exists():
+        raise SpecError(f"source {spec!r}: no such bag or recording (and not "
+                        "synthetic[:seed=S] or camera[:SERIAL]; snn4 sources lists them)")
+    detect_format(p)                 # a folder or file that is no recording: its own line
+    return spec
+
+
 def iter_source(spec: str, chunk_us: int = 1000, realtime: bool = False,
                 duration_s: float | None = None, topic: str | None = None,
                 strict: bool = True, seed: int | None = None,
@@ -116,10 +146,11 @@ def iter_source(spec: str, chunk_us: int = 1000, realtime: bool = False,
     Pass a ``pacer`` to read how far behind real time the stream runs. Paced synthetic
     streams are rendered ahead in their own process (``render_ahead``)."""
     pacer = pacer if pacer is not None else Pacer(1.0 if realtime else None)
-    kind, _, arg = spec.partition(":")
+    kind = spec.partition(":")[0]
     if realtime and kind == "synthetic":
         from .render_ahead import RenderAhead
-        raw = RenderAhead(seed=int(arg) if arg else (seed or 0),
+        fields = synthetic_fields(spec, source=True, what="source")
+        raw = RenderAhead(seed=fields.get("seed", seed or 0),
                           dt_us=min(chunk_us, 2000)).chunks()
     else:
         raw = _raw_chunks(spec, chunk_us, topic, strict, seed)
@@ -138,7 +169,8 @@ def _raw_chunks(spec: str, chunk_us: int, topic, strict, seed) -> Iterator[Chunk
     if kind == "synthetic":
         from .synthetic import GestureSimulator, SceneConfig
 
-        sim = GestureSimulator(seed=int(arg) if arg else (seed or 0),
+        fields = synthetic_fields(spec, source=True, what="source")
+        sim = GestureSimulator(seed=fields.get("seed", seed or 0),
                                scene=SceneConfig(dt_us=min(chunk_us, 2000)))
         for ev, label in sim.stream():
             yield Chunk(ev, sim.sensor.width, sim.sensor.height, label)

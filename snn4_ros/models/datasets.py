@@ -2,10 +2,11 @@
 
 A dataset spec is a string, as ``snn4 train`` / ``snn4 eval`` take it:
 
-* ``synthetic:N[:SEED]``  N fresh clips per class from the synthetic DVS (cached on disk);
-                          SEED defaults to 0 for training, 1 for evaluation (a source spec's
-                          ``synthetic:SEED`` is a seed: a stream has no clip count)
-* ``synthetic-real:N[:SEED]``  the same with the real-looking simulator: filled silhouettes
+* ``synthetic:n=N,seed=S``  N fresh clips per class from the synthetic DVS (cached on
+                          disk); N defaults to 20, S to 0 for training and 1 for evaluation;
+                          short form ``synthetic:N[:SEED]`` (the same fields in that order:
+                          events/specs.py holds the one grammar, sources use it too)
+* ``synthetic-real:n=N,seed=S``  the same with the real-looking simulator: filled silhouettes
                           at any size, sensors drawn around the real DVS128's statistics,
                           and distractor scenes for the ``none`` class of real-world models
 * ``nmnist:DIR``          N-MNIST binary files (``ID.bin`` / ``ID.bs2``) + ``labels.txt``
@@ -40,6 +41,7 @@ from ..events import events_to_frames, make_events, read_recording
 from ..events.errors import UserError, did_you_mean
 from ..events.files import read_nmnist, read_nmnist_labels
 from ..events.frames import rescale_events
+from ..events.specs import SpecError, synthetic_fields
 from .hybridnet import HybridNetConfig
 
 CACHE = Path(os.environ.get("SNN4_CACHE", Path.home() / ".cache" / "snn4_ros"))
@@ -153,7 +155,7 @@ def synthetic_data(n_per_class: int, cfg: HybridNetConfig, seed: int = 0,
     key = json.dumps({k: getattr(cfg, k) for k in keys} | {"n": n_per_class, "seed": seed,
                                                             "v": 2} | extra, sort_keys=True)
     path = CACHE / f"synthetic-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    name = f"synthetic{'-real' if style == 'real' else ''}:{n_per_class}:{seed}"
+    name = f"synthetic{'-real' if style == 'real' else ''}:n={n_per_class},seed={seed}"
     if cache and path.exists():
         z = np.load(path)
         return FrameData(torch.from_numpy(z["frames"]), torch.from_numpy(z["labels"]),
@@ -294,15 +296,16 @@ class DatasetSpecError(UserError):
 
 
 DATASET_KINDS = {
-    "synthetic": "synthetic:N[:SEED]  N clips per class from the synthetic DVS",
-    "synthetic-real": "synthetic-real:N[:SEED]  the same from the real-looking simulator",
+    "synthetic": "synthetic:n=N,seed=S  N clips per class from the synthetic DVS (short: "
+                 "synthetic:N[:SEED])",
+    "synthetic-real": "synthetic-real:n=N,seed=S  the same from the real-looking simulator",
     "nmnist": "nmnist:DIR  N-MNIST .bin/.bs2 files + labels.txt",
     "dvsgesture": "dvsgesture:DIR  DVS128 Gesture in tonic's layout",
     "folder": "folder:DIR  recordings + labels.csv (path,label)",
     "bag": "bag:PATH[,LABELS]  the labelled intervals of a recording",
 }
-SPEC_HELP = ("synthetic:N[:SEED] | synthetic-real:N[:SEED] | nmnist:DIR | dvsgesture:DIR | "
-             "folder:DIR | bag:PATH[,LABELS]")
+SPEC_HELP = ("synthetic:n=N,seed=S | synthetic-real:n=N,seed=S | nmnist:DIR | dvsgesture:DIR"
+             " | folder:DIR | bag:PATH[,LABELS]")
 SYNTHETIC_KINDS = ("synthetic", "synthetic-real")
 
 
@@ -316,7 +319,7 @@ class DatasetSpec:
 
     def __str__(self) -> str:
         if self.kind in SYNTHETIC_KINDS:
-            return f"{self.kind}:{self.n}:{self.seed}"
+            return f"{self.kind}:n={self.n},seed={self.seed}"
         return f"{self.kind}:{self.path}" + (f",{self.labels}" if self.labels else "")
 
 
@@ -351,15 +354,11 @@ def parse_dataset_spec(spec: str, train: bool = True) -> DatasetSpec:
         raise DatasetSpecError(f"unknown dataset kind {kind!r}{did_you_mean(kind, DATASET_KINDS)}"
                                f" (kinds: {SPEC_HELP})")
     if kind in SYNTHETIC_KINDS:
-        parts = arg.split(":") if arg else []
-        if len(parts) > 2 or not all(x.strip().isdigit() for x in parts):
-            raise DatasetSpecError(f"dataset {spec!r}: want {kind}:N[:SEED] with whole "
-                                   f"numbers (N clips per class, e.g. {kind}:20:1)")
-        n = int(parts[0]) if parts else 20
-        if n < 1:
-            raise DatasetSpecError(f"dataset {spec!r}: N (clips per class) must be at least 1")
-        seed = int(parts[1]) if len(parts) > 1 else (0 if train else 1)
-        return DatasetSpec(kind, n=n, seed=seed)
+        try:
+            f = synthetic_fields(spec)
+        except SpecError as exc:
+            raise DatasetSpecError(str(exc)) from None
+        return DatasetSpec(kind, n=f.get("n", 20), seed=f.get("seed", 0 if train else 1))
     path, _, labels = arg.partition(",") if kind == "bag" else (arg, "", "")
     if not path:
         raise DatasetSpecError(f"dataset {spec!r}: no path after '{kind}:' "
@@ -457,7 +456,7 @@ def training_overlap(card: dict, spec: str) -> str | None:
             return None
         return (f"evaluated on its own training data: {ev} draws the same clips as the "
                 f"training set {trained_on} (seed {tr.seed}; use another seed, e.g. "
-                f"{ev.kind}:{ev.n}:{max(tr.seed, 1) + 1})")
+                f"{ev.kind}:n={ev.n},seed={max(tr.seed, 1) + 1})")
     root = Path(__file__).resolve().parents[2]
     same = {Path(tr.path).resolve(), (root / tr.path).resolve()} & {Path(ev.path).resolve()}
     if tr.kind != "dvsgesture" and same:     # dvsgesture: train/ vs test/ split by itself

@@ -92,7 +92,7 @@ def check_clips(net: HybridNet, real: list[str], synthetic: str | None) -> list:
 
 
 def export(model_path: str, check_inputs: str | None = None, real: list[str] | None = None,
-           synthetic: str | None = "synthetic:2:2") -> dict:
+           synthetic: str | None = "synthetic:n=2,seed=2") -> dict:
     net, card = checkpoint.load(model_path)
     set_fixed(net, True)
     st, js = export_lava(net, Path(model_path))

@@ -26,7 +26,7 @@ class EventSourceNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("event_source", **kwargs)
-        self.source = declare(self, "source", "synthetic", "source spec: synthetic[:SEED], "
+        self.source = declare(self, "source", "synthetic", "source spec: synthetic[:seed=S], "
                               "camera[:SERIAL], or a bag/recording path")
         self.encoding = declare(self, "encoding", "evt3", "evt3 | libcaer_cmp | libcaer | mono")
         # seconds, like libcaer_driver's / metavision_driver's parameter of the same name

@@ -49,7 +49,7 @@ _CONTROLLER_FLOATS = {"min_confidence": 0.8, "deadman_s": 0.5, "hold_s": 0.5,
 
 NODE_PARAMETERS: dict[str, dict[str, Param]] = {
     "event_source": {
-        "source": Param(str, "synthetic", "source spec: synthetic[:SEED], camera[:SERIAL], or "
+        "source": Param(str, "synthetic", "source spec: synthetic[:seed=S], camera[:SERIAL], or "
                         "a bag/recording path"),
         "encoding": Param(str, "evt3", "EventPacket encoding", choices=_ENCODINGS),
         "event_message_time_threshold": Param(float, 0.002, "close a packet after this much "

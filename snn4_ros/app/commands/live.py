@@ -37,6 +37,11 @@ def cmd_up(args) -> int:
         return 2
     if graph_opts:
         overrides["graph"] = graph_opts
+    source = (args.source or overrides.get("event_source", {}).get("source")
+              or (nodes.get("event_source") or {}).get("parameters", {}).get("source"))
+    if source and "event_source" in nodes:
+        from ...events.sources import check_source
+        check_source(str(source))          # a wrong spec or path: one line, before rclpy
     from ...ros.graph import run_graph
     state = {"bins": 0, "events": 0}
 
@@ -114,8 +119,8 @@ def parser_demo(sub) -> None:
 def parser_up(sub) -> None:
     q = sub.add_parser("up", help="run the ROS 2 perception graph (the event source in its own "
                        "process; --param graph.topology=single for one process)")
-    q.add_argument("--source", help="event source: synthetic[:SEED], camera[:SERIAL] or a "
-                   "recording PATH (snn4 sources lists them; default: the graph YAML's)")
+    q.add_argument("--source", help="event source: synthetic[:seed=S], camera[:SERIAL] or "
+                   "a recording PATH (snn4 sources lists them; default: the graph YAML's)")
     q.add_argument("--duration", type=float, help="seconds, then stop (default: until Ctrl-C)")
     q.add_argument("--graph", default="perception", help="config/<graph>.yaml or a path")
     q.add_argument("--params-file", metavar="YAML",

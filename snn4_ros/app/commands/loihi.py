@@ -45,8 +45,9 @@ def parser_loihi(sub) -> None:
     lq = lsub.add_parser("quantize", help="float Loihi-profile model -> fixed point (+ QAT)")
     lq.add_argument("--model", required=True, help="a trained hybridnet-loihi checkpoint")
     lq.add_argument("--out", required=True, help="fixed-point checkpoint path (no suffix)")
-    lq.add_argument("--dataset", default="synthetic:150", help="QAT training data")
-    lq.add_argument("--val", default="synthetic:30:1", help="validation data")
+    lq.add_argument("--dataset", default="synthetic:n=150", help="QAT training data "
+                    "(a dataset spec, as snn4 train --dataset)")
+    lq.add_argument("--val", default="synthetic:n=30,seed=1", help="validation data")
     lq.add_argument("--qat-epochs", type=int, default=5, help="quantisation-aware training "
                     "epochs after the conversion (0: converted weights only)")
     lq.add_argument("--lr", type=float, default=5e-4, help="QAT learning rate")
@@ -59,6 +60,7 @@ def parser_loihi(sub) -> None:
     le.add_argument("--check-inputs", metavar="NPZ", help="also write clips and the torch "
                     "emulation's spikes for the bit-exact check")
     le.add_argument("--real", nargs="*", default=[], help="recordings for real check clips")
-    le.add_argument("--synthetic", default="synthetic:2:2", help="synthetic check clips")
+    le.add_argument("--synthetic", default="synthetic:n=2,seed=2",
+                    help="synthetic check clips (a synthetic dataset spec)")
     le.add_argument("--json", action="store_true", help="print one JSON object")
     le.set_defaults(fn=cmd_loihi)

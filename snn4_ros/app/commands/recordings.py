@@ -71,12 +71,13 @@ def cmd_record_synthetic(args) -> int:
 def cmd_sources(args) -> int:
     from ...events.sources import RECORDING_FORMATS, SOURCE_SPECS
 
-    print("Source specs (snn4 demo/up --source, the event_source node's `source`):")
+    print("Source specs (snn4 up --source, the event_source node's and the launch file's "
+          "source):")
     for spec, what in SOURCE_SPECS:
-        print(f"  {spec:<27} {what}")
+        print(f"  {spec:<29} {what}")
     print("Recording formats (snn4 inspect, snn4 replay, a PATH source):")
     for name, what in RECORDING_FORMATS:
-        print(f"  {name:<27} {what}")
+        print(f"  {name:<29} {what}")
     return 0
 
 

@@ -127,9 +127,9 @@ def cmd_eval(args) -> int:
 def parser_train(sub) -> None:
     q = sub.add_parser("train", help="train a HybridNet (BPTT, surrogate gradients)")
     q.add_argument("--dataset", required=True,
-                   help="synthetic:N[:SEED] (N clips per class; SEED default 0) | "
-                        "synthetic-real:N[:SEED] | nmnist:DIR | dvsgesture:DIR | folder:DIR | "
-                        "bag:PATH[,LABELS]")
+                   help="synthetic:n=N,seed=S (N clips per class, default 20; S default 0; "
+                        "short form synthetic:N[:SEED]) | synthetic-real:n=N,seed=S | "
+                        "nmnist:DIR | dvsgesture:DIR | folder:DIR | bag:PATH[,LABELS]")
     q.add_argument("--preset", default="hybridnet-s", choices=PRESETS,
                    help="network size and profile (hybridnet-loihi: what Loihi 2 can run)")
     q.add_argument("--config", type=json_object, default={}, metavar="JSON",
@@ -163,9 +163,10 @@ def parser_eval(sub) -> None:
     q.add_argument("--model", required=True, help="shipped model name or checkpoint path "
                    "(.safetensors with its .json card)")
     q.add_argument("--dataset", required=True,
-                   help="synthetic:N[:SEED] (N clips per class; SEED default 1, the training "
-                        "default is 0) | synthetic-real:N[:SEED] | nmnist:DIR | dvsgesture:DIR | "
-                        "folder:DIR | bag:PATH[,LABELS]")
+                   help="synthetic:n=N,seed=S (N clips per class, default 20; S default 1, "
+                        "training's is 0; short form synthetic:N[:SEED]) | "
+                        "synthetic-real:n=N,seed=S | nmnist:DIR | dvsgesture:DIR | folder:DIR | "
+                        "bag:PATH[,LABELS]")
     q.add_argument("--threshold", type=unit_interval, default=0.9,
                    help="early exit: decide at the first bin whose confidence reaches this "
                         "(1 waits for the whole clip)")
