@@ -252,6 +252,10 @@ def test_the_readme_commands_on_a_fresh_clone(tmp_path):
                        timeout=600, env=env)
     assert r.returncode == 0, f"{r.stderr[-3000:]}\n{r.stdout[-2000:]}"
     assert "Traceback" not in r.stderr
+    # no Python warning on the user's terminal either (numpy's 'Mean of empty slice' once,
+    # the renderer's 'leaked semaphore objects' at the end of snn4 up another time)
+    noise = re.findall(r"^.*\.py:\d+: \w+Warning: .*$", r.stderr, re.M)
+    assert not noise, noise
 
 
 def test_the_preset_choices_are_the_models_presets():

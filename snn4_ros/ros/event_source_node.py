@@ -68,10 +68,12 @@ class EventSourceNode(Node):
         enc = None
         buf, buf_bytes = [], 0
         t_open = None
+        chunks = None
         try:
             self._wait_for_subscriber()
-            for chunk in iter_source(self.source, chunk_us=min(self.time_us, 2000),
-                                     realtime=self.realtime, pacer=self.pacer):
+            chunks = iter_source(self.source, chunk_us=min(self.time_us, 2000),
+                                 realtime=self.realtime, pacer=self.pacer)
+            for chunk in chunks:
                 if self._stop.is_set():
                     break
                 if enc is None:
@@ -93,6 +95,8 @@ class EventSourceNode(Node):
             self.error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"event source stopped: {self.error}")
         finally:
+            if chunks is not None:
+                chunks.close()               # the renderer's process and queue, now
             self.finished.set()
 
     def _wait_for_subscriber(self) -> None:
@@ -145,7 +149,12 @@ class EventSourceNode(Node):
              "behind_s": f"{self.pacer.behind_s:.3f}"})])
 
     def destroy_node(self):
+        # let the source thread leave its loop: the stream's generators close on the way out
+        # (the synthetic renderer's child process and queue; killed with the process instead,
+        # they left 'leaked semaphore objects' warnings on the user's terminal)
         self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=3.0)
         return super().destroy_node()
 
 
