@@ -29,6 +29,28 @@ def _popcount(v):
 
 
 @njit(cache=True, nogil=True)
+def _emit_vector(t, x, y, p, k, tv, bits, nb, base, fixed, pol, along_x, width, height):
+    """Events of one vector word: bit b set -> an event at ``base + b`` along x (evt3: a
+    row's columns) or along y (libcaer_cmp: a column's rows), ``fixed`` the other
+    coordinate. Writes from index ``k``; returns (k after, events outside the sensor)."""
+    n_oor = 0
+    for b in range(nb):
+        if bits & (1 << b):
+            v = (base + b) & 0xFFFF
+            ex = v if along_x else fixed
+            ey = fixed if along_x else v
+            if ex < width and ey < height:
+                t[k] = tv
+                x[k] = ex
+                y[k] = ey
+                p[k] = pol
+                k += 1
+            else:
+                n_oor += 1
+    return k, n_oor
+
+
+@njit(cache=True, nogil=True)
 def evt3_decode(w, st, width, height):
     """Decode evt3 words; returns (t, x, y, p, trig_t, trig_id, trig_edge, n_oor, n_bad).
 
@@ -98,19 +120,10 @@ def evt3_decode(w, st, width, height):
             pol = (word >> 11) & 1
         elif c == 4 or c == 5:
             nb = 12 if c == 4 else 8
-            valid_bits = word & (0xFFF if c == 4 else 0xFF)
-            tv = (thigh | tlow) * 1000
-            for b in range(nb):
-                if valid_bits & (1 << b):
-                    ex = (base + b) & 0xFFFF
-                    if ex < width and ey < height:
-                        t[k] = tv
-                        x[k] = ex
-                        y[k] = ey
-                        p[k] = pol
-                        k += 1
-                    else:
-                        n_oor += 1
+            k, oor = _emit_vector(t, x, y, p, k, (thigh | tlow) * 1000,
+                                  word & (0xFFF if c == 4 else 0xFF), nb, base, ey, pol,
+                                  True, width, height)
+            n_oor += oor
             base = (base + nb) & 0xFFFF
         elif c == 10:
             tt[kt] = (thigh | tlow) * 1000
@@ -168,18 +181,9 @@ def cmp_decode(w, st, time_base, width, height):
             base = word & 0x7FF
             pol = (word >> 11) & 1
         elif c == 5:
-            tv = (thigh | tlow) * 1000 + time_base
-            for b in range(8):
-                if word & (1 << b):
-                    ey = (base + b) & 0xFFFF
-                    if ex < width and ey < height:
-                        t[k] = tv
-                        x[k] = ex
-                        y[k] = ey
-                        p[k] = pol
-                        k += 1
-                    else:
-                        n_oor += 1
+            k, oor = _emit_vector(t, x, y, p, k, (thigh | tlow) * 1000 + time_base,
+                                  word & 0xFF, 8, base, ex, pol, False, width, height)
+            n_oor += oor
             base = (base + 8) & 0xFFFF
         else:
             n_bad += 1
