@@ -47,7 +47,7 @@ def test_real_bags_replay_end_to_end(shared_data, net, tmp_path):
     traces = [replay(b, model, card=card) for b in bags]
     for b, tr in zip(bags, traces):
         assert tr.events == inspect_recording(b)["events"]     # 82,469 and 334,331
-        assert tr.skipped_messages == 0 and not tr.errors
+        assert tr.log.skipped_messages == 0 and not tr.log.errors
         assert len(tr.dec_t) > 20 and len(tr.cmd_t) > len(tr.dec_t)
         assert np.all(np.diff(tr.dec_t) >= 0)
     m = compute_metrics(traces)
@@ -71,7 +71,7 @@ def test_real_bags_replay_end_to_end(shared_data, net, tmp_path):
     # an AEDAT4 file replays the same way, in 2 ms packets
     f = sorted((shared_data / "aedat4_dvs128").glob("*.aedat4"))[0]
     tr = replay(f, model, card=card)
-    assert tr.format == "aedat4" and tr.events == inspect_recording(f)["events"]
+    assert tr.log.format == "aedat4" and tr.events == inspect_recording(f)["events"]
     assert len(tr.dec_t) > 10
 
 
@@ -116,12 +116,45 @@ def test_via_ros_gives_the_same_decisions(labelled_bag, net, tmp_path):
             w.write_packet(bm.packet, log_time_ns=bm.log_time_ns)
     a = replay(short, model, card=card)
     b = replay_via_ros(short, MODEL)
-    assert b.mode == "via-ros" and b.events == a.events and not b.errors
+    assert b.mode == "via-ros" and b.events == a.events and not b.log.errors
     assert len(a.dec_t) == len(b.dec_t) > 20
     assert np.array_equal(a.dec_t, b.dec_t)
     assert np.array_equal(a.dec_top, b.dec_top)
     np.testing.assert_allclose(a.dec_probs, b.dec_probs, atol=1e-5)
     assert len(b.cmd_t) > 0 and b.stage_ms["end_to_end"].size > 0
+    np.testing.assert_allclose(a.dec_synops, b.dec_synops, rtol=1e-6)   # carried per bin
+
+
+def test_via_ros_scores_equal_in_process_on_a_real_recording(shared_data, net):
+    """A real DVS128 right-hand wave (labelled 0-2.6 s in the shared labels.csv): through the
+    real nodes over DDS, scored from the topics alone, the figures equal the in-process
+    replay's -- the actions behind the commands (command episodes, false and wrong commands)
+    and the synaptic operations (energy) included."""
+    from snn4_ros.eval.metrics import command_episodes
+    from snn4_ros.events.labels import Interval
+    from snn4_ros.ros.dds_replay import replay_via_ros
+
+    model, card = net
+    clip = shared_data / "aedat4_dvs128/dvSave-2024_06_13_16_28_45.aedat4"
+    b = replay_via_ros(clip, MODEL)      # (its node sets one torch thread, as the CLI does)
+    a = replay(clip, model, card=card)
+    assert not b.log.errors, b.log.errors
+    for tr in (a, b):
+        tr.labels = [Interval(tr.t_first_ns, tr.t_first_ns + 2_600_000_000, "right_hand_wave")]
+    ma, mb = compute_metrics([a]), compute_metrics([b])
+    assert ma["decisions"] == mb["decisions"] > 100 and ma["events"] == mb["events"]
+    np.testing.assert_allclose(a.dec_synops, b.dec_synops, rtol=1e-6)
+    assert np.isfinite(mb["synops_per_decision_mean"]) and mb["synops_per_decision_mean"] > 0
+    for key in ("accuracy", "first_decision_accuracy", "command_episodes",
+                "false_commands_per_min", "wrong_commands_per_min"):
+        assert mb[key] == pytest.approx(ma[key]), key
+    assert mb["synops_per_decision_mean"] == pytest.approx(ma["synops_per_decision_mean"])
+    for k, v in ma["energy_estimate"].items():
+        if k != "note":
+            assert mb["energy_estimate"][k] == pytest.approx(v), k
+    # the actions travelled: the same actions in the same order, none lost to None
+    acts = [e[2] for e in command_episodes(a)]
+    assert [e[2] for e in command_episodes(b)] == acts and any(acts)
 
 
 def test_replay_cli_writes_report(labelled_bag, tmp_path, capsys):
@@ -159,7 +192,7 @@ def test_bad_input(tmp_path, labelled_bag, net, capsys):
     f.write_bytes(bytes(data))
     tr = replay(bad, model)                        # lenient: the rest, loss counted
     good = replay(bag, model)
-    assert tr.skipped_messages == 1999 and "only 2001 of the 4000 messages" in tr.errors[0]
+    assert tr.log.skipped_messages == 1999 and "only 2001 of the 4000 messages" in tr.log.errors[0]
     assert 0 < tr.events < good.events
     m = compute_metrics([tr])
     assert m["skipped_messages"] == 1999 and m["errors"]

@@ -22,7 +22,7 @@ import torch
 
 from ..events.errors import EventDataError
 from ..events.labels import Interval
-from ..events.messages import iter_messages
+from ..events.messages import MessageLog, iter_messages
 from ..events.stream import Pacer
 from ..models.hybridnet import HybridNet
 from ..runtime.control import ControllerConfig, GestureController
@@ -49,13 +49,9 @@ class ReplayTrace:
     source: str
     classes: list[str]
     mode: str = "in-process"
-    format: str = ""
-    topic: str | None = None
-    msgtype: str | None = None
-    encoding: str | None = None
-    messages: int = 0
-    skipped_messages: int = 0
-    errors: list[str] = field(default_factory=list)
+    # what reading the recording met (format, topic, encoding, messages, skipped, errors);
+    # a replay's own problems (geometry, lost records) are added to its errors
+    log: MessageLog = field(default_factory=MessageLog)
     decode: dict = field(default_factory=dict)         # DecodeStats fields
     geometry_errors: int = 0
     time_jumps: int = 0
@@ -169,7 +165,7 @@ def replay(path: str | Path, net: HybridNet, opts: ReplayOptions | None = None,
     t_wall0 = time.perf_counter()
     pacer = Pacer(opts.rate)
     done = 0
-    for stamp, pkt in iter_messages(path, opts.topic, opts.strict, opts.packet_us, trace):
+    for stamp, pkt in iter_messages(path, opts.topic, opts.strict, opts.packet_us, trace.log):
         pacer.pace(stamp)
         if next_tick is None:
             next_tick = stamp
@@ -184,7 +180,7 @@ def replay(path: str | Path, net: HybridNet, opts: ReplayOptions | None = None,
         except GeometryError as exc:
             if opts.strict:
                 raise EventDataError(str(exc), where=str(path)) from None
-            trace.errors.append(str(exc))
+            trace.log.errors.append(str(exc))
             results = []
         rec.packet(stamp, pipe.decoder.stats.events - events_before)
         if results:

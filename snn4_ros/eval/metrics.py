@@ -128,8 +128,8 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
     model = traces[0].model
     macs = model.get("macs_per_step", 0)
     bins_per_s = decisions / duration if duration else 0.0
-    # through the ROS nodes the spike counts do not travel (NaN): no numpy warning for an
-    # all-NaN mean, and 0 where nothing was counted, as before
+    # a bin without its spike counts is NaN (via ROS: a progress record lost, which the
+    # trace's errors report): no numpy warning for an all-NaN mean, 0 where nothing counted
     synops = synops[np.isfinite(synops)] if len(synops) else synops
     syn_mean = float(synops.mean()) if len(synops) else 0.0
     state_counts: dict[str, int] = {}
@@ -140,14 +140,14 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
         "recordings": [t.source for t in traces],
         "mode": traces[0].mode,
         "events": int(events),
-        "messages": int(sum(t.messages for t in traces)),
-        "skipped_messages": int(sum(t.skipped_messages for t in traces)),
+        "messages": int(sum(t.log.messages for t in traces)),
+        "skipped_messages": int(sum(t.log.skipped_messages for t in traces)),
         "decode_skips": {k: int(sum(t.decode.get(k, 0) for t in traces))
                          for k in ("seq_gaps", "skipped_packets", "out_of_range",
                                    "time_regressions", "truncated_bytes", "bad_words")},
         "geometry_errors": int(sum(t.geometry_errors for t in traces)),
         "time_jumps": int(sum(t.time_jumps for t in traces)),
-        "errors": [e for t in traces for e in t.errors][:20],
+        "errors": [e for t in traces for e in t.log.errors][:20],
         "duration_s": duration,
         "wall_s": wall,
         "real_time_factor": duration / wall if wall else None,

@@ -38,7 +38,7 @@ def iter_messages(path: str | Path, topic: str | None = None, strict: bool = Fal
 
     Messages that do not deserialize are counted in ``log`` (or raise with ``strict``); a
     storage that breaks part-way ends the stream with what was read, the error kept in
-    ``log``. ``log`` is any object with ``MessageLog``'s fields (the replay's trace is one)."""
+    ``log`` (a replay's trace holds its ``MessageLog``)."""
     log = log if log is not None else MessageLog()
     path = Path(path)
     fmt = detect_format(path)

@@ -74,3 +74,23 @@ def twist_type(stamped: bool):
 def twist_of(msg):
     """The Twist of a TwistStamped or a Twist: consumers accept both."""
     return getattr(msg, "twist", msg)
+
+
+def record_msg(name: str, stamp, values: dict):
+    """A ``diagnostic_msgs/DiagnosticArray`` holding one record: what the nodes publish on
+    their ``~/progress`` and ``~/command`` topics for a reader that must see everything
+    (``snn4 replay --via-ros``). Standard types only: any ROS 2 tool can echo it. Floats
+    go as ``repr`` (they read back exactly)."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    arr.status = [DiagnosticStatus(level=DiagnosticStatus.OK, name=name, values=[
+        KeyValue(key=k, value=v if isinstance(v, str) else repr(v))
+        for k, v in values.items()])]
+    return arr
+
+
+def record_values(msg) -> dict[str, str]:
+    """The key/values of a ``record_msg``."""
+    return {kv.key: kv.value for st in msg.status for kv in st.values}

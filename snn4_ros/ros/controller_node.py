@@ -28,7 +28,8 @@ from rclpy.node import Node
 
 from ..runtime.control import ControllerConfig, GestureController
 from .common import (CMD_VEL_TOPIC, GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC, declare,
-                     diagnostic, publish_diagnostics, twist_type)
+                     diagnostic, publish_diagnostics, record_msg, twist_type)
+from .topics import COMMAND_RECORD_TOPIC, RECORD_QOS
 
 
 class ControllerNode(Node):
@@ -86,6 +87,12 @@ class ControllerNode(Node):
                                    "or snn4 up --simulated-motion, to move)")
         self.last_stamp = None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # every command sent, with what cmd_vel cannot carry: the controller's state and the
+        # action behind it, on the node clock (only while someone listens: snn4 replay
+        # --via-ros scores command episodes by action)
+        self.record_pub = self.create_publisher(DiagnosticArray, COMMAND_RECORD_TOPIC,
+                                                RECORD_QOS)
+        self.commands_sent = 0
         self.create_subscription(Classification, GESTURE_TOPIC, self._on_cls, RESULT_QOS)
         self.create_subscription(Detection2DArray, TRACKS_TOPIC, self._on_det, RESULT_QOS)
         self.create_service(SetBool, "~/estop", self._on_estop)
@@ -151,8 +158,15 @@ class ControllerNode(Node):
             self.watchdog_zeros += 1
             cmd = Command(0.0, 0.0, "stale", None)
         self._send(cmd.linear, cmd.angular)
+        self.commands_sent += 1
         self.nonzero += not cmd.is_zero
         self.last = cmd
+        if self.record_pub.get_subscription_count():
+            self.record_pub.publish(record_msg(
+                "gesture_controller: command", self.get_clock().now().to_msg(),
+                {"seq": self.commands_sent, "linear": float(cmd.linear),
+                 "angular": float(cmd.angular), "state": cmd.state,
+                 "action": "" if cmd.action is None else cmd.action}))
 
     def _diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticStatus as S

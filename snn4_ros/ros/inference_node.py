@@ -25,9 +25,9 @@ from ..models import checkpoint
 from ..models.zoo import find_model
 from ..runtime.backlog import Backlog, LatencyBudget, born_on_clock
 from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline, PipelineLimits
-from .common import declare, diagnostic, publish_diagnostics
+from .common import declare, diagnostic, publish_diagnostics, record_msg
 from .topics import (DEBUG_ATTENTION_TOPIC, DEBUG_FRAME_TOPIC, EVENTS_SUB_QOS, EVENTS_TOPIC,
-                     GESTURE_TOPIC, RESULT_QOS, TRACKS_TOPIC)
+                     GESTURE_TOPIC, PROGRESS_TOPIC, RECORD_QOS, RESULT_QOS, TRACKS_TOPIC)
 
 
 class InferenceNode(Node):
@@ -87,6 +87,10 @@ class InferenceNode(Node):
         self.pub_cls = self.create_publisher(Classification, GESTURE_TOPIC, RESULT_QOS)
         self.pub_det = self.create_publisher(Detection2DArray, TRACKS_TOPIC, RESULT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # one record per packet (lossless) or batch handled, only while someone listens: what
+        # a reader needs to account for every packet and every decision -- the packets
+        # handled so far, the bins closed and their synaptic operations, the counters
+        self.pub_progress = self.create_publisher(DiagnosticArray, PROGRESS_TOPIC, RECORD_QOS)
         from sensor_msgs.msg import Image
         # debug outputs: only computed while someone subscribes
         self.pub_frame = self.create_publisher(Image, DEBUG_FRAME_TOPIC, 2)
@@ -117,6 +121,7 @@ class InferenceNode(Node):
         self._stop = False
         self.errors = 0
         self.processed = 0                      # packets taken off the backlog and handled
+        self.decisions = 0                      # decisions published
         self.busy_since: float | None = None    # liveness: when the batch in hand was taken
         self.last_exception = ""
         self.oversized = 0
@@ -185,16 +190,45 @@ class InferenceNode(Node):
             try:
                 if not self.deadline_s:              # lossless: every packet, in order
                     for item in late + fresh:        # (nothing is late without a deadline)
-                        self._guarded(self._process, item)
+                        emitted = self._guarded(self._process, item)
+                        self.processed += 1
+                        self._report(item[1].header, emitted)
                 else:
-                    self._guarded(self._process_batch, late, fresh)
+                    emitted = self._guarded(self._process_batch, late, fresh)
+                    self.processed += len(late) + len(fresh)
+                    self._report((late + fresh)[-1][1].header, emitted)
             finally:
                 self.busy_since = None
-            self.processed += len(late) + len(fresh)
 
-    def _guarded(self, fn, *args) -> None:
+    def _report(self, header, emitted: list) -> None:
+        if self.pub_progress.get_subscription_count():
+            self.pub_progress.publish(self._progress(header, [r for r, _ in emitted]))
+
+    def _progress(self, header, results: list):
+        """The record of the packets just handled, published after their decisions: a reader
+        that has it knows how many packets are done with and how many decisions to expect."""
+        from ..eval.inprocess import bin_synops
+
+        st = self.decoder.stats
+        return record_msg("snn4_inference: packets handled", header.stamp, {
+            # every packet that reached the node and is done with: handled (used or shed
+            # late), dropped by the memory guard, or refused as too large
+            "handled": self.processed + self.backlog.stats.queue_full_packets
+            + self.oversized,
+            # decisions published so far (a coalesced bin of a backlog steps the network
+            # without one): the reader's index of each decision's synaptic operations
+            "decisions": self.decisions, "first_decision": self.decisions - len(results),
+            "bins": self.bins,
+            "synops": ";".join(repr(bin_synops(self.net, r.frame, r.output.spikes))
+                               for r in results),
+            "geometry_errors": self.geometry_errors, "time_jumps": self.time_jumps,
+            "dropped": self.dropped,
+            **{k: v for k, v in st.as_dict().items() if isinstance(v, int)}})
+
+    def _guarded(self, fn, *args) -> list:
+        """``fn``'s emitted (result, header) pairs; an error is counted, never raised."""
         try:
-            fn(*args)
+            return fn(*args)
         except GeometryError as exc:
             if self.geometry_errors == 1 or self.geometry_errors % 1000 == 0:
                 self.get_logger().error(f"{exc}; dropped ({self.geometry_errors} so far)")
@@ -202,13 +236,14 @@ class InferenceNode(Node):
             self.errors += 1
             self.last_exception = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"packet processing failed: {self.last_exception}")
+        return []
 
-    def _process(self, item) -> None:
+    def _process(self, item) -> list:
         t0, msg = item
         results = self.pipeline.process(Packet.from_msg(msg))
-        self._emit([(r, msg.header) for r in results], t0)
+        return self._emit([(r, msg.header) for r in results], t0)
 
-    def _process_batch(self, late: list, fresh: list) -> None:
+    def _process_batch(self, late: list, fresh: list) -> list:
         pk_late = [Packet.from_msg(m) for _, m in late]
         pk_fresh = [Packet.from_msg(m) for _, m in fresh]
         n_geom = self.geometry_errors
@@ -217,11 +252,13 @@ class InferenceNode(Node):
                                                 != n_geom // 1000):
             self.get_logger().error(f"{self.pipeline.last_geometry_error}; dropped "
                                     f"({self.geometry_errors} so far)")
-        self._emit([(r, fresh[i][1].header) for i, r in got], fresh[got[-1][0]][0] if got else 0)
+        return self._emit([(r, fresh[i][1].header) for i, r in got],
+                          fresh[got[-1][0]][0] if got else 0)
 
-    def _emit(self, results: list, t0: float) -> None:
+    def _emit(self, results: list, t0: float) -> list:
         for r, header in results:
             self._publish(r.output, header, r.frame)
+            self.decisions += 1
             self._debug_images(r.frame, r.output, header)
             counts = np.array([float(c[0]) for c in r.output.spikes])
             self._spikes = counts if self._spikes is None else self._spikes + counts
@@ -230,6 +267,7 @@ class InferenceNode(Node):
             ms = (time.perf_counter() - t0) * 1e3
             self.lat_ms.append(ms)
             self._lat_new.append(ms)
+        return results
 
     def _debug_images(self, frame: np.ndarray, out, header) -> None:
         if self.pub_frame.get_subscription_count():

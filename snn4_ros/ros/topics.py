@@ -25,6 +25,9 @@ TRACKS_TOPIC = "tracks"
 CMD_VEL_TOPIC = "cmd_vel"
 DEBUG_FRAME_TOPIC = "debug/event_frame"
 DEBUG_ATTENTION_TOPIC = "debug/attention"
+# published only while someone subscribes (``snn4 replay --via-ros``, ``ros2 topic echo``):
+PROGRESS_TOPIC = "~/progress"          # inference: one DiagnosticArray per packet handled
+COMMAND_RECORD_TOPIC = "~/command"     # controller: one DiagnosticArray per command sent
 LAVA_FRAMES_TOPIC = "lava/frames"       # snn4_msgs/SpikeFrame: inference -> bridge
 LAVA_SPIKES_TOPIC = "lava/spikes"       # snn4_msgs/SpikeFrame: bridge -> inference
 
@@ -40,3 +43,5 @@ EVENTS_SUB_QOS = _qos(1000, reliable=False)
 RESULT_QOS = _qos(10, reliable=True)
 DEBUG_IMAGE_QOS = _qos(2, reliable=False)
 LAVA_QOS = _qos(100, reliable=True)
+# a record for every packet / command: deep enough that a busy reader loses none
+RECORD_QOS = _qos(1000, reliable=True)
