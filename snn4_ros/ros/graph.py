@@ -111,14 +111,18 @@ class SourceProcess:
 def run_graph(source: str | None = None, duration_s: float | None = None,
               params: dict | None = None, on_cmd=None, context=None,
               graph: str = "perception", report=None, dashboard: bool = False,
-              namespace: str = "snn4", simulated_motion: bool = False) -> dict:
+              namespace: str = "snn4", simulated_motion: bool = False,
+              until=None) -> dict:
     """Run the graph; ``on_cmd(command)`` sees every new controller command and
     ``report(inference, controller, source)`` is called once a second. ``dashboard``
     also starts the graph's ``dashboard`` node (its own process). The nodes live in
     ``namespace`` like under ``ros2 launch`` (topics /snn4/gesture, /snn4/cmd_vel, events on
     /snn4/event_camera/events). A synthetic or recorded source moves nothing (the
     controller publishes zeros) unless ``simulated_motion`` -- or the controller parameter
-    ``motion_enabled`` in ``params`` -- asks for it a second time."""
+    ``motion_enabled`` in ``params`` -- asks for it a second time. ``until(inference,
+    controller, source)`` ends the run as soon as it is true (``duration_s`` then is a
+    cap): a test waits for what it checks, not for a wall-clock time that a busy machine
+    fills with less."""
     from .controller_node import ControllerNode
     from .description import graph_topology, load_graph, node_parameters
     from .event_source_node import EventSourceNode
@@ -212,6 +216,8 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
             if on_cmd is not None and ctrl.last is not None and ctrl.last is not last:
                 last = ctrl.last
                 on_cmd(last)
+            if until is not None and until(inf, ctrl, src):
+                break
             if src.finished.is_set() and not src.source.startswith(("synthetic", "camera")):
                 time.sleep(1.0)          # a finite recording: let the last packets through
                 break
