@@ -65,3 +65,20 @@ def emit(name: str, out: dict) -> dict:
     the 5-minute average covering the run)."""
     with Run(name) as run:
         return run.emit(out)
+
+
+def proc_sample(pid: int) -> dict:
+    """Resident memory (MB), open file descriptors and CPU seconds (user + system) of one
+    process, from /proc: what the benches sample of the graph's child processes. A process
+    that has gone reads as NaN / -1 rather than raising mid-run."""
+    out = {"rss_mb": float("nan"), "fds": -1, "cpu_s": float("nan")}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss_mb"] = int(line.split()[1]) / 1024
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, ValueError):
+        pass
+    return out

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import Run  # noqa: E402
+from _common import Run, proc_sample  # noqa: E402
 
 PACKET_S = 0.002
 BIN_S = 0.04
@@ -212,15 +212,9 @@ class Graph:
         if self.inf is not None:
             r = resource.getrusage(resource.RUSAGE_SELF)
             return r.ru_utime + r.ru_stime
-        total = 0.0
-        for p in self.procs[-2:]:                            # the two node processes
-            try:
-                with open(f"/proc/{p.pid}/stat") as f:
-                    fields = f.read().split(")")[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            except OSError:
-                pass
-        return total
+        # the two node processes; one that has gone counts nothing (NaN from proc_sample)
+        cpu = (proc_sample(p.pid)["cpu_s"] for p in self.procs[-2:])
+        return float(sum(c for c in cpu if c == c))
 
     def run(self, rate: float, seconds: float, stream_pos: int) -> tuple[dict, int]:
         n_warm, n_run = int(0.3 / PACKET_S), int(seconds / PACKET_S)

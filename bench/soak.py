@@ -37,23 +37,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _common import proc_sample  # noqa: E402  (bench/ is the script's folder)
 
 NODES = ("snn4_inference", "gesture_controller", "dashboard")
-
-
-def _proc_sample(pid: int) -> dict:
-    """Resident memory (MB), open file descriptors and CPU seconds of one process."""
-    out = {"rss_mb": float("nan"), "fds": -1, "cpu_s": float("nan")}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                out["rss_mb"] = int(line.split()[1]) / 1024
-        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError):
-        pass
-    return out
 
 
 class Feeder:
@@ -215,7 +201,7 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
         from tqdm import tqdm
         bar = tqdm(total=int(duration), unit="s", desc="soak", mininterval=sample_s,
                    file=sys.stderr)
-    cpu_prev = {n: _proc_sample(p.pid)["cpu_s"] for n, p in procs.items()}
+    cpu_prev = {n: proc_sample(p.pid)["cpu_s"] for n, p in procs.items()}
     t_prev = t0
     while True:
         t_next = t0 + (len(samples) + 1) * sample_s
@@ -232,7 +218,7 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
             n_dec = decisions[0]
         per = {}
         for n, p in procs.items():
-            ps = _proc_sample(p.pid)
+            ps = proc_sample(p.pid)
             ps["cpu_cores"] = (ps["cpu_s"] - cpu_prev[n]) / max(now - t_prev, 1e-6)
             cpu_prev[n] = ps["cpu_s"]
             per[n] = ps
