@@ -173,7 +173,9 @@ def test_bridge_node_gives_the_torch_fixed_point_decisions(tmp_path, lava_python
     stream = sim.stream(gesture_s=0.5)
     packets = [packet_to_msg(enc.encode(next(stream)[0], stamp_ns=(i + 1) * 2_000_000))
                for i in range(300)]                                      # 0.6 s, 15 bins
-    domain = 90 + os.getpid() % 10
+    # the session's own domain (conftest claims it under a lock): 90 + pid % 10 could be
+    # another session's, and its nodes would answer this bridge
+    domain = int(os.environ["SNN4_TEST_DOMAIN_ID"])
     env_args, env = bridge_command(base)
     env["ROS_DOMAIN_ID"] = str(domain)
     bridge = subprocess.Popen(env_args, env=env, stdout=subprocess.PIPE,
