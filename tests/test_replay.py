@@ -127,9 +127,14 @@ def test_via_ros_gives_the_same_decisions(labelled_bag, net, tmp_path):
 
 def test_via_ros_scores_equal_in_process_on_a_real_recording(shared_data, net):
     """A real DVS128 right-hand wave (labelled 0-2.6 s in the shared labels.csv): through the
-    real nodes over DDS, scored from the topics alone, the figures equal the in-process
-    replay's -- the actions behind the commands (command episodes, false and wrong commands)
-    and the synaptic operations (energy) included."""
+    real nodes over DDS, scored from the topics alone, the decision figures and the energy
+    equal the in-process replay's, and the controller's actions arrive with the commands.
+
+    Command episodes depend on when the controller ticks: in process on a 20 ms grid of the
+    bag's clock, via ROS when its sim-time timer sees the next /clock (a packet's stamp). A
+    hold that expires one tick before the next confirming decision shows as a 12 ms gap in
+    one replay and not in the other (seen in 1 of 5 runs: 6 episodes vs 4); so episodes
+    may differ by such a gap (two episodes), no more, and the actions must be the same."""
     from snn4_ros.eval.metrics import command_episodes
     from snn4_ros.events.labels import Interval
     from snn4_ros.ros.dds_replay import replay_via_ros
@@ -143,18 +148,27 @@ def test_via_ros_scores_equal_in_process_on_a_real_recording(shared_data, net):
         tr.labels = [Interval(tr.t_first_ns, tr.t_first_ns + 2_600_000_000, "right_hand_wave")]
     ma, mb = compute_metrics([a]), compute_metrics([b])
     assert ma["decisions"] == mb["decisions"] > 100 and ma["events"] == mb["events"]
-    np.testing.assert_allclose(a.dec_synops, b.dec_synops, rtol=1e-6)
+    assert np.array_equal(a.dec_top, b.dec_top)
+    np.testing.assert_allclose(a.dec_synops, b.dec_synops, rtol=1e-6)     # carried per bin
     assert np.isfinite(mb["synops_per_decision_mean"]) and mb["synops_per_decision_mean"] > 0
-    for key in ("accuracy", "first_decision_accuracy", "command_episodes",
-                "false_commands_per_min", "wrong_commands_per_min"):
+    for key in ("accuracy", "first_decision_accuracy", "bin_accuracy",
+                "synops_per_decision_mean"):
         assert mb[key] == pytest.approx(ma[key]), key
-    assert mb["synops_per_decision_mean"] == pytest.approx(ma["synops_per_decision_mean"])
     for k, v in ma["energy_estimate"].items():
         if k != "note":
             assert mb["energy_estimate"][k] == pytest.approx(v), k
-    # the actions travelled: the same actions in the same order, none lost to None
-    acts = [e[2] for e in command_episodes(a)]
-    assert [e[2] for e in command_episodes(b)] == acts and any(acts)
+    # the actions travelled (before: every via-ROS command's action was None)
+    def actions(tr):
+        out = []
+        for _, _, act in command_episodes(tr):
+            if act is not None and (not out or out[-1] != act):
+                out.append(act)
+        return out
+    assert actions(b) == actions(a) and actions(a)
+    assert abs(mb["command_episodes"] - ma["command_episodes"]) <= 2
+    per_episode = 1 / (mb["duration_s"] / 60)
+    for key in ("false_commands_per_min", "wrong_commands_per_min"):
+        assert abs(mb[key] - ma[key]) <= 2 * per_episode + 1e-9, key
 
 
 def test_replay_cli_writes_report(labelled_bag, tmp_path, capsys):
