@@ -358,6 +358,18 @@ def test_the_readme_first_screen_shows_what_it_does():
     assert "tools/readme_figure.py" in first and (ROOT / "tools/readme_figure.py").exists()
     for words in ("real", "simulat", "cmd_vel"):
         assert words in first.lower(), words
+    import json
+
+    from PIL import Image
+
+    from snn4_ros.models.zoo import DEMO_MODEL
+
+    facts = json.loads(Image.open(png).text["Comment"])      # what the script counted
+    redo = ("run .venv/bin/python tools/readme_figure.py and update the README's caption "
+            "from what it prints")
+    assert facts["model"] == DEMO_MODEL, (f"{png.name} shows {facts['model']} but the "
+                                          f"default model is {DEMO_MODEL}: {redo}")
+    assert f"`{facts['model']}`" in first, f"the caption does not name {facts['model']}: {redo}"
 
 
 def test_record_synthetic_performs_the_classes_asked(tmp_path):

@@ -122,7 +122,7 @@ def _action_text(label: str, cfg) -> str:
     return f"{label}'s action is {what or 'stop (zero)'}"
 
 
-def draw(out: Path, model_name: str, clips: list[dict], cfg) -> None:
+def draw(out: Path, model_name: str, clips: list[dict], cfg, facts: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -200,7 +200,10 @@ def draw(out: Path, model_name: str, clips: list[dict], cfg) -> None:
         loc="lower center", ncol=3, fontsize=8.5, frameon=False, bbox_to_anchor=(0.53, 0.0),
         handlelength=1.6, columnspacing=2.0)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    # the counts ride in the PNG (tests/test_newcomer.py: the README's caption names the model
+    # the picture was drawn with, and that is the default model)
+    fig.savefig(out, dpi=80, metadata={"Software": "tools/readme_figure.py",
+                                       "Comment": json.dumps(facts)})
     plt.close(fig)
 
 
@@ -248,11 +251,11 @@ def main(argv=None) -> int:
                           "frames": frames, "title": title, "color": color})
             print(f"{kind}: {json.dumps(s)}", file=sys.stderr)
         out = Path(args.out)
-        draw(out, name, clips, cfg)
-    result = {"figure": str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out),
-              "model": name, "min_confidence": cfg.min_confidence,
-              "real": {"clip": real.name, **clips[0]["summary"]},
-              "synthetic": {"seed": args.seed, **clips[1]["summary"]}}
+        result = {"figure": str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out),
+                  "model": name, "min_confidence": cfg.min_confidence,
+                  "real": {"clip": real.name, **clips[0]["summary"]},
+                  "synthetic": {"seed": args.seed, **clips[1]["summary"]}}
+        draw(out, name, clips, cfg, result)
     print(json.dumps(result))
     return 0
 
