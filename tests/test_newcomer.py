@@ -53,8 +53,15 @@ def nmnist_like(tmp_path_factory):
 def _mistakes(bag, nmnist_like, tmp):
     """(argv, exit status, what the one line must say)."""
     bad_labels = tmp / "bad.labels.csv"
+    bad_params = tmp / "params.yaml"         # as snn4 params / ros2 param dump write them
+    bad_graph = tmp / "graph.yaml"           # the shipped graph, one safety limit misspelt
     if tmp.is_dir():
         bad_labels.write_text("start,end,class\n0,10,thumbs_up\n")
+        bad_params.write_text("/snn4/gesture_controller:\n  ros__parameters:\n"
+                              "    max_linar: 0.2\n")
+        graph = (ROOT / "config/perception.yaml").read_text()
+        assert "      max_linear:" in graph
+        bad_graph.write_text(graph.replace("      max_linear:", "      max_linar:", 1))
     return {
         "eval-unknown-dataset-kind": (
             ["eval", "--model", "hybridnet_gesture_synth", "--dataset", "synth:5"], 2,
@@ -121,6 +128,14 @@ def _mistakes(bag, nmnist_like, tmp):
         "up-param-misspelt-safety-limit": (
             ["up", "--param", "gesture_controller.max_linar=0.2"], 2,
             "gesture_controller has no parameter 'max_linar'; did you mean 'max_linear'?"),
+        "up-params-file-misspelt-safety-limit": (
+            ["up", "--params-file", str(bad_params)], 2,
+            "params.yaml: gesture_controller has no parameter 'max_linar'; did you mean "
+            "'max_linear'?"),
+        "up-graph-yaml-misspelt-safety-limit": (
+            ["up", "--graph", str(bad_graph)], 2,
+            "graph.yaml: gesture_controller has no parameter 'max_linar'; did you mean "
+            "'max_linear'?"),
         "up-param-out-of-range": (
             ["up", "--param", "gesture_controller.max_linear=500"], 2,
             "wants a number in [0.0, 100.0], got 500.0"),
