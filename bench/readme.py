@@ -145,9 +145,28 @@ def section_nir_roundtrip(r: dict) -> str:
     return "\n".join(out)
 
 
+def section_online(r: dict) -> str:
+    out = [f"`python bench/online.py` ({_meta(r)}; {r['network']}; memory input: "
+           f"{r['memory_input']}):", "",
+           "| bins T | BPTT peak memory growth | online | BPTT / online | BPTT s/step | "
+           "online s/step | online / BPTT time |", "|---|---|---|---|---|---|---|"]
+    for T, q in r["ratios"].items():
+        b = next(m for m in r["memory_speed"] if str(m["T"]) == T and m["mode"] == "bptt")
+        o = next(m for m in r["memory_speed"] if str(m["T"]) == T and m["mode"] == "online")
+        out.append(f"| {T} | {b['peak_growth_mb']:.0f} MB | {o['peak_growth_mb']:.0f} MB | "
+                   f"{q['memory_bptt_over_online']}x | {b['s_per_step']} | {o['s_per_step']} | "
+                   f"{q['time_online_over_bptt']}x |")
+    if r.get("accuracy"):
+        out += ["", f"Accuracy ({r['accuracy_budget']}): " + "; ".join(
+            f"{a['mode']} seed {a['seed']}: {a['held_out_accuracy']:.3f} on "
+            f"{a['held_out_samples']} held-out real samples ({a['train_s']:.0f} s)"
+            for a in r["accuracy"]) + "."]
+    return "\n".join(out)
+
+
 SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events,
             "onset": section_onset, "hot_path": section_hot_path,
-            "nir_roundtrip": section_nir_roundtrip}
+            "nir_roundtrip": section_nir_roundtrip, "online": section_online}
 
 
 def render(text: str) -> str:

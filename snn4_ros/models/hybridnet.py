@@ -53,10 +53,12 @@ class HybridNetConfig:
     channels: tuple[int, ...] = (16, 32, 64)
     strides: tuple[int, ...] = (2, 2, 2)
     sdsa: bool = False                 # spike-driven self-attention after the last stage
+    sdsa_shortcut: str = "add"         # "membrane": binary out (spike-driven); "add": 0/1/2
     neuron: str = "lif"
     neuron_kwargs: dict = field(default_factory=lambda: {"tau": 2.0})
     surrogate: str = "arctan"
     surrogate_alpha: float = 2.0
+    learnable_surrogate: bool = False  # the surrogate's width is a trained parameter (LSG)
     window: int = 16                   # time bins the bridge attends over
     sat_groups: int = 4
     sat_kernel: int = 3
@@ -86,6 +88,9 @@ class HybridNetConfig:
             raise ValueError("the last stage's channels must divide into sat_groups")
         if self.window < 1:
             raise ValueError("window must be >= 1")
+        if self.sdsa_shortcut not in ("add", "membrane"):
+            raise ValueError(f"sdsa_shortcut must be 'add' or 'membrane', got "
+                             f"{self.sdsa_shortcut!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,7 +113,7 @@ class HybridNetConfig:
 
 PRESETS = {
     "hybridnet-s": dict(),
-    "hybridnet-s-sdsa": dict(preset="hybridnet-s-sdsa", sdsa=True),
+    "hybridnet-s-sdsa": dict(preset="hybridnet-s-sdsa", sdsa=True, sdsa_shortcut="membrane"),
     "hybridnet-xs": dict(preset="hybridnet-xs", channels=(8, 16, 32), window=12),
     # the spiking backbone restricted to what Loihi 2 runs (binary input spikes, conv +
     # CUBA-LIF, no batch norm, 8-bit weights, 12-bit decays); bridge and heads on the host
@@ -195,18 +200,20 @@ class HybridNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         mk = lambda: make_neuron(cfg.neuron, cfg.surrogate, cfg.surrogate_alpha,  # noqa: E731
-                                 **cfg.neuron_kwargs)
+                                 **{"learnable_alpha": cfg.learnable_surrogate,
+                                    **cfg.neuron_kwargs})
         layers, c_in = [], cfg.in_channels
         for i, (c, s) in enumerate(zip(cfg.channels, cfg.strides)):
             if cfg.neuron == "loihi":            # the Loihi 2 profile (models/loihi.py)
                 kw = {k: v for k, v in cfg.neuron_kwargs.items() if k in ("du", "dv")}
                 layers.append(LoihiConv(c_in, c, 3, s, surrogate=Surrogate(
-                    cfg.surrogate, cfg.surrogate_alpha), binary_input=i == 0, **kw))
+                    cfg.surrogate, cfg.surrogate_alpha, cfg.learnable_surrogate),
+                    binary_input=i == 0, **kw))
             else:
                 layers.append(SpikingConv(c_in, c, mk(), 3, s))
             c_in = c
         self.backbone = nn.ModuleList(layers)
-        self.attn = SDSA(c_in, mk) if cfg.sdsa else None
+        self.attn = SDSA(c_in, mk, cfg.sdsa_shortcut) if cfg.sdsa else None
         self.ers = ERS()
         self.sat = SAT(c_in, cfg.sat_groups, cfg.sat_kernel)
         self.head = nn.Sequential(nn.Conv2d(c_in, cfg.head_hidden, 3, padding=1),

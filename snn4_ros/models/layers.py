@@ -62,11 +62,25 @@ class SDSA(nn.Module):
 
     Q, K, V are binary spike maps (1x1 conv + BN + neuron). Attention is
     ``Q * spike(sum_tokens(K * V))``: an AND, a column sum and a mask -- no softmax and no real
-    multiplication at inference. A 1x1 projection and a residual connection follow.
+    multiplication at inference. A 1x1 projection and a shortcut follow, in one of two forms:
+
+    * ``shortcut="membrane"`` (spike-driven): the shortcut joins *before* the neuron, on the
+      membrane -- ``out = spike(x + BN(conv(Q AND mask)))`` -- as the Spike-driven Transformer's
+      membrane shortcut and Spikingformer do, so every signal that leaves the block is a
+      binary spike (no multiplication by a non-binary activation downstream);
+    * ``shortcut="add"`` (the first version, kept so that its checkpoints load and run as
+      trained): ``x + spike(BN(conv(Q AND mask)))``, whose values are 0, 1 or 2.
+
+    Both use the same parameters (``proj``'s conv, BN and neuron), so only the wiring differs.
     """
 
-    def __init__(self, channels: int, make_neuron):
+    SHORTCUTS = ("add", "membrane")
+
+    def __init__(self, channels: int, make_neuron, shortcut: str = "add"):
         super().__init__()
+        if shortcut not in self.SHORTCUTS:
+            raise ValueError(f"SDSA shortcut must be one of {self.SHORTCUTS}, got {shortcut!r}")
+        self.shortcut = shortcut
         self.q = SpikingConv(channels, channels, make_neuron(), kernel=1)
         self.k = SpikingConv(channels, channels, make_neuron(), kernel=1)
         self.v = SpikingConv(channels, channels, make_neuron(), kernel=1)
@@ -77,7 +91,11 @@ class SDSA(nn.Module):
         q, k, v = self.q(x), self.k(x), self.v(x)
         kv = (k * v).sum(dim=(-2, -1), keepdim=True)
         mask = self.kv_neuron(kv)
-        return x + self.proj(q * mask)
+        if self.shortcut == "add":
+            return x + self.proj(q * mask)
+        T, B = x.shape[:2]
+        cur = self.proj.synapse(_bt(q * mask).contiguous(memory_format=torch.channels_last))
+        return self.proj.neuron(x + cur.reshape(T, B, *cur.shape[1:]))
 
     def step(self, x: torch.Tensor, state):
         state = state or {}
@@ -87,5 +105,12 @@ class SDSA(nn.Module):
         kv = (k * v).sum(dim=(-2, -1), keepdim=True)
         skv = state.get("kv") or self.kv_neuron.init_state(kv)
         mask, skv = self.kv_neuron.step(kv, skv)
-        out, sp = self.proj.step(q * mask, state.get("proj"))
-        return x + out, {"q": sq, "k": sk, "v": sv, "kv": skv, "proj": sp}
+        if self.shortcut == "add":
+            out, sp = self.proj.step(q * mask, state.get("proj"))
+            out = x + out
+        else:
+            cur = self.proj.synapse((q * mask).contiguous(memory_format=torch.channels_last))
+            u = x + cur
+            sp = state.get("proj") or self.proj.neuron.init_state(u)
+            out, sp = self.proj.neuron.step(u, sp)
+        return out, {"q": sq, "k": sk, "v": sv, "kv": skv, "proj": sp}

@@ -2,8 +2,21 @@
 matter for event streams.
 
 * per-step (early-exit) loss: the classifier also learns to answer after 1/4, 1/2 and 3/4
-  of the window, weighted by ``temporal_reg`` (stronger pressure on later prefixes: early bins
-  carry less evidence, so demanding the same certainty there hurts);
+  of the window, the prefixes weighted by ``(end / T) ** exit_weighting`` (more weight on later
+  prefixes: early bins carry less evidence, so demanding the same certainty there hurts).
+  This serves early exit; it is not the temporal regulariser below;
+* temporal regularisation (TRT, Zhang, Xu & Tao 2025: "a time-decaying regularisation that
+  constrains early time steps more strongly"): the readout after every bin t = 1..T is pulled
+  towards the label by a squared error ``|softmax(o_t) - onehot(y)|^2`` weighted by
+  ``temporal_reg * exp(-temporal_reg_decay * (t - 1))`` -- strongest on the first bin,
+  weakening over time, so that the early bins learn robust features (small neuromorphic data
+  sets overfit on the late evidence). Off (0) by default;
+* online training (``online=True``, SLTT: Meng et al., ICCV 2023): the temporal backprop
+  paths (through the membrane recurrence) are cut; each bin is run forward with the neurons'
+  state detached, its loss is backpropagated at once and the gradients accumulate, so the
+  graph never holds more than one bin of the backbone and training memory does not grow with
+  T. The objective is the same sum of per-bin terms as below, except that the early-exit loss
+  sits on every bin (a bin without a loss gets no gradient once the temporal path is cut);
 * firing-rate regularisation: keeps the mean spike rate near ``rate_target``;
 * tracking loss: target position (smooth L1, in sensor-size units) and visibility (BCE);
 * AMP (bf16) and ``torch.compile`` on CUDA; resume; DDP under ``torchrun``; a progress bar;
@@ -36,12 +49,15 @@ class TrainConfig:
     warmup_steps: int = 20
     seed: int = 0
     per_step_loss: float = 0.5
-    temporal_reg: float = 1.0          # weight growth across prefixes (0 = equal weights)
+    exit_weighting: float = 1.0        # early-exit prefix weights (end / T) ** this (0: equal)
+    temporal_reg: float = 0.0          # TRT strength lambda (0: off); strongest on bin 1
+    temporal_reg_decay: float = 0.5    # TRT weight lambda * exp(-decay * (t - 1))
     rate_reg: float = 0.0
     rate_target: float = 0.1
     track_weight: float = 1.0
     augment_shift: int = 0             # random spatial shift (pixels of the model input)
     surrogate_schedule: tuple[float, float] | None = None   # alpha start, end
+    online: bool = False               # SLTT-style: spatial gradients per bin, memory O(1) in T
     amp: bool = True
     compile: bool = False
     device: str = "auto"
@@ -114,20 +130,32 @@ def recalibrate_bn(model: HybridNet, data: FrameData, batch_size: int = 32) -> N
     model.eval()
 
 
+def trt_weights(T: int, strength: float, decay: float) -> list[float]:
+    """TRT weights of bins 1..T: ``strength * exp(-decay * (t - 1))``, decreasing in t."""
+    return [strength * math.exp(-decay * t) for t in range(T)]
+
+
 def loss_fn(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
             cfg: TrainConfig):
     T = x.shape[0]
-    ends = [T]
+    exits = []
     if cfg.per_step_loss > 0 and T >= 4:
-        ends = sorted({max(1, T // 4), max(1, T // 2), max(1, 3 * T // 4), T})
-    outs = model.forward_prefixes(x, ends)
-    final = outs[-1]
+        exits = sorted({max(1, T // 4), max(1, T // 2), max(1, 3 * T // 4)} - {T})
+    trt = list(range(1, T + 1)) if cfg.temporal_reg > 0 else []
+    ends = sorted(set(exits) | set(trt) | {T})
+    outs = dict(zip(ends, model.forward_prefixes(x, ends)))
+    final = outs[T]
     loss = F.cross_entropy(final.logits, y)
-    if len(outs) > 1:
-        w = torch.tensor([(e / T) ** cfg.temporal_reg for e in ends[:-1]], device=x.device)
+    if exits:
+        w = torch.tensor([(e / T) ** cfg.exit_weighting for e in exits], device=x.device)
         w = w / w.sum()
         loss = loss + cfg.per_step_loss * sum(
-            wi * F.cross_entropy(o.logits, y) for wi, o in zip(w, outs[:-1]))
+            wi * F.cross_entropy(outs[e].logits, y) for wi, e in zip(w, exits))
+    if trt:
+        onehot = F.one_hot(y, final.logits.shape[1]).to(final.logits.dtype)
+        loss = loss + sum(
+            w * ((torch.softmax(outs[t].logits, 1) - onehot) ** 2).sum(1).mean()
+            for w, t in zip(trt_weights(T, cfg.temporal_reg, cfg.temporal_reg_decay), trt)) / T
     if cfg.rate_reg > 0:                   # mean firing rate over all backbone neurons
         rate = sum(c.sum() for c in final.spikes) / (x.shape[1] * T * model.neuron_count())
         loss = loss + cfg.rate_reg * (rate - cfg.rate_target) ** 2
@@ -141,6 +169,71 @@ def loss_fn(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tenso
             loss = loss + cfg.track_weight * d
         loss = loss + 0.1 * F.binary_cross_entropy_with_logits(final.visible, vis)
     return loss, final.logits
+
+
+def detach_state(state):
+    """A neuron state (NamedTuple, dict of them, or None) cut from the graph: SLTT drops the
+    gradient paths through time, and this is where they are dropped."""
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {k: detach_state(v) for k, v in state.items()}
+    if isinstance(state, tuple):
+        return type(state)(*(detach_state(v) for v in state))
+    return state.detach() if torch.is_tensor(state) else state
+
+
+def online_step(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
+                cfg: TrainConfig) -> tuple[float, torch.Tensor]:
+    """One batch of SLTT-style online training: backward runs inside, bin by bin (the caller
+    steps the optimiser). Returns the loss value and the last bin's logits.
+
+    At bin t the backbone steps from the previous bin's state, detached; the bridge and heads
+    read the window of the last ``window`` bins with only bin t's spikes attached; the bin's
+    terms of the objective (the final cross-entropy at t = T, the early-exit cross-entropy on
+    every earlier bin weighted by ``(t/T) ** exit_weighting``, the TRT term, the firing-rate
+    term and, at t = T, the tracking loss) are backpropagated at once."""
+    T, B = x.shape[:2]
+    earlier = [(t / T) ** cfg.exit_weighting for t in range(1, T)]
+    earlier = [w / sum(earlier) for w in earlier] if earlier else []
+    trt = trt_weights(T, cfg.temporal_reg, cfg.temporal_reg_decay) if cfg.temporal_reg > 0 \
+        else None
+    n_neurons = model.neuron_count()
+    states: list = [None] * len(model.backbone)
+    attn_state = None
+    window: list[torch.Tensor] = []
+    total, logits = 0.0, None
+    for t in range(T):
+        h, spikes = x[t], 0.0
+        for i, layer in enumerate(model.backbone):
+            h, states[i] = layer.step(h, detach_state(states[i]))
+            spikes = spikes + h.sum()
+        if model.attn is not None:
+            h, attn_state = model.attn.step(h, detach_state(attn_state))
+        window = window[-(model.cfg.window - 1):] if model.cfg.window > 1 else []
+        seq = torch.stack(window + [h])
+        logits, pos, vis, _, _ = model.bridge_heads(seq)
+        last = t == T - 1
+        loss = F.cross_entropy(logits, y) if last else \
+            cfg.per_step_loss * earlier[t] * F.cross_entropy(logits, y)
+        if trt is not None:
+            onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+            loss = loss + trt[t] * ((torch.softmax(logits, 1) - onehot) ** 2).sum(1).mean() / T
+        if cfg.rate_reg > 0:          # this bin's rate: (rate_t - target)^2, averaged over bins
+            loss = loss + cfg.rate_reg * (spikes / (B * n_neurons) - cfg.rate_target) ** 2 / T
+        if last and tgt is not None and pos is not None:
+            v = tgt[:, 2]
+            scale = torch.tensor([model.cfg.sensor_width, model.cfg.sensor_height],
+                                 dtype=x.dtype, device=x.device)
+            if v.sum() > 0:
+                loss = loss + cfg.track_weight * F.smooth_l1_loss(
+                    pos[v > 0] / scale, tgt[v > 0, :2] / scale, beta=0.05)
+            loss = loss + 0.1 * F.binary_cross_entropy_with_logits(vis, v)
+        if loss.requires_grad:
+            loss.backward()
+        total += float(loss.detach())
+        window.append(h.detach())
+    return total, logits.detach()
 
 
 def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | None = None,
@@ -172,6 +265,10 @@ def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     schedule = SurrogateSchedule(*cfg.surrogate_schedule, total) if cfg.surrogate_schedule \
         else None
+    if schedule is not None and any(isinstance(m, Surrogate) and m.learnable
+                                    for m in model.modules()):
+        raise ValueError("a surrogate schedule and a learnable surrogate width exclude each "
+                         "other (the width is either set by the schedule or learned)")
     history = {"epoch": [], "loss": [], "train_acc": [], "val_acc": [], "seconds": []}
     start_epoch = 0
     if resume:
@@ -201,10 +298,14 @@ def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | 
                 for m in model.modules():
                     if isinstance(m, Surrogate) and not m.learnable:
                         m.set_alpha(schedule.at(step))
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                loss, logits = loss_fn(model, x, y, tgt, cfg)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if cfg.online:
+                loss_value, logits = online_step(model, x, y, tgt, cfg)
+                loss = torch.tensor(loss_value)
+            else:
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                    loss, logits = loss_fn(model, x, y, tgt, cfg)
+                loss.backward()
             if world > 1:
                 for p in model.parameters():
                     if p.grad is not None:

@@ -31,6 +31,25 @@ def cmd_train(args) -> int:
     from ...models.hybridnet import preset_config
 
     # everything cheap to check, before torch and the data load
+    from ..errors import UserError
+
+    config = dict(args.config)
+    if args.learnable_surrogate:
+        config["learnable_surrogate"] = True
+    if args.surrogate:
+        config["surrogate"] = args.surrogate
+    if args.surrogate_alpha is not None:
+        if args.surrogate_alpha <= 0:
+            raise UserError(f"--surrogate-alpha must be positive, got {args.surrogate_alpha}")
+        config["surrogate_alpha"] = args.surrogate_alpha
+    if args.sdsa_shortcut:
+        config["sdsa_shortcut"] = args.sdsa_shortcut
+    if config.get("learnable_surrogate") and args.surrogate_schedule:
+        raise UserError("--learnable-surrogate and --surrogate-schedule exclude each other: the "
+                        "surrogate's width is either learned or scheduled")
+    if args.temporal_reg < 0 or args.temporal_reg_decay < 0:
+        raise UserError("--temporal-reg and --temporal-reg-decay must be >= 0")
+    args.config = config
     preset_config(args.preset, **args.config)      # unknown config keys fail here
     parse_dataset_spec(args.dataset, train=True)
     if args.val:
@@ -41,6 +60,9 @@ def cmd_train(args) -> int:
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      weight_decay=args.weight_decay, seed=args.seed,
                      per_step_loss=args.per_step_loss, rate_reg=args.rate_reg,
+                     exit_weighting=args.exit_weighting, temporal_reg=args.temporal_reg,
+                     online=args.online,
+                     temporal_reg_decay=args.temporal_reg_decay,
                      augment_shift=args.augment_shift, amp=not args.no_amp,
                      compile=args.compile, device=args.device,
                      surrogate_schedule=tuple(args.surrogate_schedule)
@@ -125,7 +147,7 @@ def cmd_eval(args) -> int:
 
 
 def parser_train(sub) -> None:
-    q = sub.add_parser("train", help="train a HybridNet (BPTT, surrogate gradients)")
+    q = sub.add_parser("train", help="train a HybridNet (BPTT or online, surrogate gradients)")
     q.add_argument("--dataset", required=True,
                    help="synthetic:n=N,seed=S (N clips per class, default 20; S default 0; "
                         "short form synthetic:N[:SEED]) | synthetic-real:n=N,seed=S | "
@@ -146,10 +168,30 @@ def parser_train(sub) -> None:
                    help="fraction of the training data held out for validation")
     q.add_argument("--per-step-loss", type=float, default=0.5,
                    help="weight of the early-exit (prefix) losses")
+    q.add_argument("--exit-weighting", type=float, default=1.0, metavar="EXP",
+                   help="early-exit prefix weights (end/T)**EXP: more weight on later prefixes "
+                   "(0: equal); an early-exit weighting, not a regulariser")
+    q.add_argument("--temporal-reg", type=float, default=0.0, metavar="LAMBDA",
+                   help="temporal regularisation (TRT): every bin's readout pulled to the label "
+                   "with weight LAMBDA*exp(-DECAY*(t-1)), strongest on the first bin (0: off)")
+    q.add_argument("--temporal-reg-decay", type=float, default=0.5, metavar="DECAY",
+                   help="how fast the temporal regularisation weakens over the bins")
     q.add_argument("--rate-reg", type=float, default=0.0, help="firing-rate regularisation")
     q.add_argument("--augment-shift", type=int, default=0, help="random shift in pixels")
     q.add_argument("--surrogate-schedule", type=float, nargs=2, metavar=("START", "END"),
                    help="sharpen the surrogate alpha from START to END over training")
+    q.add_argument("--learnable-surrogate", action="store_true",
+                   help="learn each layer's surrogate width (LSG) instead of fixing it")
+    q.add_argument("--surrogate", choices=("arctan", "fast_sigmoid", "triangle", "rectangle"),
+                   help="surrogate gradient shape (default: the preset's, arctan)")
+    q.add_argument("--surrogate-alpha", type=float, metavar="ALPHA",
+                   help="surrogate sharpness (start value when learnable; default the preset's)")
+    q.add_argument("--sdsa-shortcut", choices=("membrane", "add"),
+                   help="with an SDSA preset: 'membrane' (spike-driven, binary output; the "
+                   "default of hybridnet-s-sdsa) or 'add' (the first version, values 0/1/2)")
+    q.add_argument("--online", action="store_true",
+                   help="SLTT-style online training: gradients through the spatial path of each "
+                   "bin only, backward per bin; memory stays constant in the number of bins")
     q.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     q.add_argument("--compile", action="store_true", help="torch.compile on CUDA")
     q.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
