@@ -146,8 +146,8 @@ def section_nir_roundtrip(r: dict) -> str:
 
 
 def section_online(r: dict) -> str:
-    out = [f"`python bench/online.py` ({_meta(r)}; {r['network']}; memory input: "
-           f"{r['memory_input']}):", "",
+    out = [f"`python bench/online.py` ({_meta(r)}; {r['threads']} thread(s); {r['network']}; "
+           f"batch {r['batch']}; memory input: {r['memory_input']}):", "",
            "| bins T | BPTT peak memory growth | online | BPTT / online | BPTT s/step | "
            "online s/step | online / BPTT time |", "|---|---|---|---|---|---|---|"]
     for T, q in r["ratios"].items():
