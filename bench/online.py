@@ -156,7 +156,7 @@ def main() -> int:
             n = out["accuracy"][0]["train_samples"]
             out["accuracy_budget"] = (f"{args.epochs} epochs, seed(s) {args.seeds}, {n} real "
                                       "N-MNIST training samples (stratified, from the seed-0 "
-                                      "80 % split), 200 held out; a small budget on a shared "
+                                      "80 % split), the other 20 % held out; a small budget on a shared "
                                       "CPU -- the shipped recipe trains 60 epochs on 800")
         run.emit(out)
     return 0
