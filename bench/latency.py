@@ -1,6 +1,6 @@
 """End-to-end latency over a rate sweep: EventPacket publication -> the command on cmd_vel.
 
-    python bench/latency.py [--seconds 4] [--rates 0.25,1,2,5,10,20] [--modes inproc,xproc,starved]
+    python bench/latency.py [--seconds 4] [--rates 0.25,1,2,5,10,20] [--modes inproc,default,xproc,starved]
 
 A publisher sends evt3 EventPackets every 2 ms (128x128, uniform random events at 0.25 to
 20 M events/s), each stamped with its publication time. The inference node windows them
@@ -9,7 +9,9 @@ TwistStamped carrying the stamp of the packet that closed the bin, at once on ea
 decision. Latency = arrival of the first command with a given stamp - that stamp.
 
 Topologies: ``inproc`` -- the nodes in this process, one executor thread (the publisher
-shares the interpreter too); ``xproc`` -- inference and controller as their own processes,
+shares the interpreter too); ``default`` -- ``snn4 up``'s default (``source_process``):
+inference and controller together in one process of their own, one executor, the events
+arriving from another process; ``xproc`` -- inference and controller as their own processes,
 real DDS between all three; ``starved`` -- as xproc, with both node processes pinned to one
 CPU that a busy process pinned there competes for (about half a core for the nodes), at
 1 and 5 M events/s. Every case reports p50/p99, decisions delivered of expected (one per
@@ -19,7 +21,8 @@ drops between processes) -- read from the inference node (in process) or from it
 /diagnostics (across processes), and the CPU of the same processes (in process: this whole
 process, publisher included). The last line printed is one JSON object, also written to
 bench/results/latency.json; the keys ``p50_ms_1mev``, ``p99_ms_1mev``, ``drops_1mev``,
-``p99_ms_5mev``, ``drops_5mev`` are in-process, ``*_xproc`` and ``*_starved`` the others.
+``p99_ms_5mev``, ``drops_5mev`` are in-process, ``*_default``, ``*_xproc`` and
+``*_starved`` the others.
 
 Packets are pre-built before each timed run (encoding is not part of the measured path): a
 cycle of 256 packets (512 ms = 125 evt3 TIME_HIGH steps of 4.096 ms) is encoded once per
@@ -54,6 +57,20 @@ SHED_KEYS = ("late_packets", "late_events", "capped_events", "regressed_events",
              "coalesced_bins", "seq_gaps", "time_regressions", "time_jumps", "events",
              "bins")
 _templates: dict = {}
+# snn4 up's default topology without its source: inference and controller in one process,
+# one single-threaded executor (as snn4_ros.ros.graph runs them)
+_DEFAULT_TOPOLOGY = """
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+rclpy.init()
+from snn4_ros.ros.controller_node import ControllerNode
+from snn4_ros.ros.inference_node import InferenceNode
+ex = SingleThreadedExecutor()
+ex.add_node(InferenceNode())
+ex.add_node(ControllerNode(parameter_overrides=[Parameter("stamped", value=True)]))
+ex.spin()
+"""
 
 
 def _template(rate: float) -> list[bytes]:
@@ -156,12 +173,17 @@ class Graph:
             if mode == "starved":
                 self.procs.append(subprocess.Popen(pin + [sys.executable, "-c",
                                                           "while True: pass"]))
-            self.procs += [
-                subprocess.Popen(pin + [str(bin_dir / "snn4_inference")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
-                subprocess.Popen(pin + [str(bin_dir / "gesture_controller"), "--ros-args",
-                                        "-p", "stamped:=true"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)]
+            if mode == "default":
+                self.procs.append(subprocess.Popen([sys.executable, "-c", _DEFAULT_TOPOLOGY],
+                                                   stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.STDOUT))
+            else:
+                self.procs += [
+                    subprocess.Popen(pin + [str(bin_dir / "snn4_inference")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
+                    subprocess.Popen(pin + [str(bin_dir / "gesture_controller"), "--ros-args",
+                                            "-p", "stamped:=true"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)]
         self.spinner = threading.Thread(target=self._spin, daemon=True)
         self.spinner.start()
         t_wait = time.monotonic() + 120
@@ -212,8 +234,9 @@ class Graph:
         if self.inf is not None:
             r = resource.getrusage(resource.RUSAGE_SELF)
             return r.ru_utime + r.ru_stime
-        # the two node processes; one that has gone counts nothing (NaN from proc_sample)
-        cpu = (proc_sample(p.pid)["cpu_s"] for p in self.procs[-2:])
+        # the node processes; one that has gone counts nothing (NaN from proc_sample)
+        nodes = self.procs[-1:] if self.mode == "default" else self.procs[-2:]
+        cpu = (proc_sample(p.pid)["cpu_s"] for p in nodes)
         return float(sum(c for c in cpu if c == c))
 
     def run(self, rate: float, seconds: float, stream_pos: int) -> tuple[dict, int]:
@@ -278,7 +301,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--rates", default="0.25,1,2,5,10,20", help="M events/s")
-    ap.add_argument("--modes", default="inproc,xproc,starved")
+    ap.add_argument("--modes", default="inproc,default,xproc,starved")
     ap.add_argument("--starved-rates", default="1,5", help="M events/s")
     args = ap.parse_args()
     rates = [float(r) * 1e6 for r in args.rates.split(",")]

@@ -40,6 +40,7 @@ class ReplayOptions:
     tick_hz: float = 50.0                # the controller node's command rate
     device: str = "cpu"
     packet_us: int = 2000                # packet length for event files (the source node's)
+    window: int = 0                      # bins the bridge and heads read (0: the model's)
 
 
 @dataclass
@@ -155,7 +156,9 @@ def replay(path: str | Path, net: HybridNet, opts: ReplayOptions | None = None,
     opts = opts or ReplayOptions()
     classes = list(net.cfg.classes)
     trace = ReplayTrace(str(path), classes, model=model_facts(net, card))
-    pipe = PerceptionPipeline(net, opts.device, rescale=True, strict=opts.strict)
+    pipe = PerceptionPipeline(net, opts.device, rescale=True, strict=opts.strict,
+                              window=opts.window or None)
+    trace.model["window"] = pipe.runner.window
     pipe.warm_up()
     ctrl = GestureController(ControllerConfig.from_dict(
         opts.controller or (card or {}).get("controller") or {}))

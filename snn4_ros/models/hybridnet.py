@@ -318,10 +318,19 @@ class StreamingRunner:
     ``step(frame)`` takes one bin ``[B, C, H, W]`` and returns the outputs for the stream so
     far -- the same as ``model(frames_so_far)`` to float tolerance. ``decide`` implements
     early exit: a decision as soon as the top class probability passes a threshold.
+
+    ``window`` (bins, default the model's) is how many of the latest bins the bridge and
+    heads read: the backbone's state is kept either way. A shorter window than the model's
+    answers sooner after a gesture starts (the window holds less of the previous gesture),
+    at the price of decisions over less evidence (bench/onset.py measures both).
     """
 
-    def __init__(self, model: HybridNet):
+    def __init__(self, model: HybridNet, window: int | None = None):
         self.model = model.eval()
+        self.window = int(window or model.cfg.window)
+        if not 1 <= self.window <= model.cfg.window:
+            raise ValueError(f"decision window {window} bins: between 1 and the model's "
+                             f"{model.cfg.window}")
         self.reset()
 
     def reset(self) -> None:
@@ -366,7 +375,7 @@ class StreamingRunner:
         if m.attn is not None:
             x, self.attn_state = m.attn.step(x, self.attn_state)
         self.buffer.append(x)
-        if len(self.buffer) > m.cfg.window:
+        if len(self.buffer) > self.window:
             self.buffer.pop(0)
         self.bins += 1
         return x

@@ -77,8 +77,12 @@ class InferenceNode(Node):
                                        "guard)", 1 << 16, 1 << 34)
         self.stall_s = declare(self, "worker_stall_s", 2.0, "a worker busy this long on one "
                                "packet is reported as stuck (ERROR)", 0.1, 600.0)
+        self.decision_window = declare(self, "decision_window", 0, "latest time bins the "
+                                       "bridge and heads read (0: the model's window; fewer "
+                                       "answer sooner after a gesture starts)", 0, 1024)
         self.pipeline = PerceptionPipeline(net, self.device, rescale=self.rescale,
-                                           backbone=remote, limits=limits)
+                                           backbone=remote, limits=limits,
+                                           window=self.decision_window or None)
         self.net = self.pipeline.net
         self.pipeline.warm_up()
         self.sub = self.create_subscription(EventPacket, declare(

@@ -81,6 +81,9 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                             "(lossless replay)", (0.0, 60.0)),
         "max_events_per_bin": Param(int, 0, "cap events per time bin by counted uniform "
                                     "subsampling (0: no cap)", (0, 1 << 30)),
+        "decision_window": Param(int, 0, "latest time bins the bridge and heads read (0: the "
+                                 "model's window; fewer answer sooner after a gesture "
+                                 "starts)", (0, 1024)),
         "max_packet_span_s": Param(float, 1.0, "reject a packet whose events span longer "
                                    "than this (seconds)", (0.001, 3600.0)),
         "max_bins_per_packet": Param(int, 64, "most time bins stepped for one packet",

@@ -104,14 +104,16 @@ class PerceptionPipeline:
     node, ``snn4 demo`` and both replays compute exactly the same decisions."""
 
     def __init__(self, net: HybridNet, device: str = "cpu", rescale: bool = True,
-                 strict: bool = False, backbone=None, limits: PipelineLimits | None = None):
+                 strict: bool = False, backbone=None, limits: PipelineLimits | None = None,
+                 window: int | None = None):
         """``backbone(frame [1, C, H, W], stamp_ns) -> (last-stage spikes, layer counts)``
-        replaces the local spiking backbone (the Lava bridge for ``backend:=lava``)."""
+        replaces the local spiking backbone (the Lava bridge for ``backend:=lava``).
+        ``window``: bins the bridge and heads read (default: the model's window)."""
         self.net = net.to(device).eval()
         self.remote_backbone = backbone
         self.device = device
         self.rescale = rescale
-        self.runner = StreamingRunner(self.net)
+        self.runner = StreamingRunner(self.net, window)
         self.cfg = net.cfg.frame_config()
         self.model_geometry = (net.cfg.sensor_width, net.cfg.sensor_height)
         self.max_gap_ns = net.cfg.window * net.cfg.bin_us * 1000
