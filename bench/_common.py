@@ -49,6 +49,7 @@ class Run:
                 "loadavg_1m_start": round(self.load0[0], 2),
                 "loadavg_1m_end": round(os.getloadavg()[0], 2),
                 "loadavg_5m_end": round(os.getloadavg()[1], 2),
+                "ros_domain_id": os.environ.get("ROS_DOMAIN_ID"),
                 "wall_s": round(time.time() - self.t0, 1)}
 
     def emit(self, out: dict) -> dict:

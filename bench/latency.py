@@ -48,6 +48,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import Run, proc_sample  # noqa: E402
 
+# a DDS domain of its own: on a shared machine other ROS graphs (tests, demos) on the default
+# domain would publish into this bench's topics and /diagnostics (counters from another
+# node, packets not ours); ROS_DOMAIN_ID set by the caller is kept
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+
 PACKET_S = 0.002
 BIN_S = 0.04
 CYCLE = 256                      # packets; 256 * 2000 us = 125 * 4096 us

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from _common import Run  # noqa: E402
+
+# a DDS domain of its own: on a shared machine other ROS graphs (tests, demos) on the default
+# domain would publish into this bench's topics and /diagnostics (counters from another
+# node, packets not ours); ROS_DOMAIN_ID set by the caller is kept
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 
 CONFIGS = [
     ("shipped", []),
