@@ -231,13 +231,17 @@ def main(argv=None) -> int:
         raise SystemExit(f"readme_figure: no such clip: {real} (the shared real data)")
     label, start_s, end_s, confidence = _label_of(real)
     net, card = checkpoint.load(find_model(args.model))
+    # a real clip the model learned from says nothing about new recordings: said in the title
+    learned = json.dumps({k: v for k, v in card.items() if k not in ("evaluations", "metrics")})
+    in_training = real.name in learned or real.parent.name in learned
     cfg = ControllerConfig.from_dict(card.get("controller") or {})
     name = Path(args.model).stem if args.model.endswith(".safetensors") else args.model
     clips = []
     with tempfile.TemporaryDirectory() as tmp:
         syn = _synthetic_bag(Path(tmp), label, end_s, args.seed)
         for kind, path, title, color in (
-                ("real", real, "REAL: a DVS128 recording (a real event camera)\n"
+                ("real", real, "REAL: a DVS128 recording (a real event camera)"
+                 + (" -- IN THIS MODEL'S TRAINING DATA" if in_training else "") + "\n"
                  f"a person waving the right hand, small and far: {label}\n({real.name}, "
                  f"labelled by eye: {confidence})", "black"),
                 ("synthetic", syn, "SYNTHETIC: the simulated camera (snn4 demo, snn4 up)\n"
@@ -253,7 +257,8 @@ def main(argv=None) -> int:
         out = Path(args.out)
         result = {"figure": str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out),
                   "model": name, "min_confidence": cfg.min_confidence,
-                  "real": {"clip": real.name, **clips[0]["summary"]},
+                  "real": {"clip": real.name, "in_training_data": in_training,
+                           **clips[0]["summary"]},
                   "synthetic": {"seed": args.seed, **clips[1]["summary"]}}
         draw(out, name, clips, cfg, result)
     print(json.dumps(result))
