@@ -40,7 +40,8 @@ ARGS = [
     ("simulated_motion", "false", "let a synthetic or recorded source move the robot "
      "(the second switch; never needed for a live camera)"),
     ("realtime", "true", "pace recordings to the wall clock"),
-    ("model", "", "shipped model name or checkpoint path (default: the description's)"),
+    ("model", "", "shipped model name or checkpoint path (default: the description's, "
+     "hybridnet_gesture_real; with source:=synthetic the simulator's hybridnet_gesture_synth)"),
     ("device", "", "cpu | cuda | cuda:N (default: the description's)"),
     ("cmd_vel_topic", "cmd_vel", "controller output (relative: in the namespace)"),
     ("cmd_vel_type", "stamped", "stamped (geometry_msgs/TwistStamped, Jazzy's "
@@ -113,6 +114,7 @@ def _check_device(device: str) -> None:
 
 
 def launch_setup(context, *args, **kwargs):
+    from snn4_ros.models.zoo import REAL_MODEL, default_model
     from snn4_ros.ros.description import load_graph, node_parameters
 
     share = Path(get_package_share_directory("snn4_ros"))
@@ -136,9 +138,11 @@ def launch_setup(context, *args, **kwargs):
         inf["model"] = get("model")
         if "lava_bridge" in params:
             params["lava_bridge"]["model"] = get("model")
+    elif source.startswith("synthetic") and inf.get("model") == REAL_MODEL:
+        inf["model"] = default_model(source)     # the simulator's gestures for the simulator
     if get("device"):
         inf["device"] = get("device")
-    _check_model(share, str(inf.get("model", "hybridnet_gesture_synth")))
+    _check_model(share, str(inf.get("model", REAL_MODEL)))
     _check_device(str(inf.get("device", "cpu")))
     if source:
         from snn4_ros.events.errors import UserError

@@ -146,7 +146,8 @@ def _mistakes(bag, nmnist_like, tmp):
             ["up", "--graph", "nograph"], 2, "graph description 'nograph' not found"),
         "replay-unknown-model": (
             ["replay", str(bag), "--model", "nope"], 2,
-            "no model 'nope' (shipped models: hybridnet_gesture_loihi, hybridnet_gesture_synth"),
+            "no model 'nope' (shipped models: hybridnet_gesture_loihi, hybridnet_gesture_real, "
+            "hybridnet_gesture_synth"),
         "replay-label-class-not-the-models": (
             ["replay", str(bag), "--labels", str(bad_labels)], 2,
             "label classes ['thumbs_up'] are not among the classes of model"),
@@ -377,14 +378,17 @@ def test_the_readme_first_screen_shows_what_it_does():
 
     from PIL import Image
 
-    from snn4_ros.models.zoo import DEMO_MODEL
+    from snn4_ros.models.zoo import default_model
 
     facts = json.loads(Image.open(png).text["Comment"])      # what the script counted
     redo = ("run .venv/bin/python tools/readme_figure.py and update the README's caption "
             "from what it prints")
-    assert facts["model"] == DEMO_MODEL, (f"{png.name} shows {facts['model']} but the "
-                                          f"default model is {DEMO_MODEL}: {redo}")
-    assert f"`{facts['model']}`" in first, f"the caption does not name {facts['model']}: {redo}"
+    # each clip drawn with the model the product picks for that input
+    for kind, want in (("real", default_model(facts["real"]["clip"])),
+                       ("synthetic", default_model("synthetic"))):
+        got = facts[kind]["model"]
+        assert got == want, f"{png.name}: the {kind} clip shows {got}, the default is {want}: {redo}"
+        assert f"`{got}`" in first, f"the caption does not name {got}: {redo}"
 
 
 def test_record_synthetic_performs_the_classes_asked(tmp_path):

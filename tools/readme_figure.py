@@ -3,7 +3,8 @@
 
 Both clips go through ``eval/inprocess.replay`` -- the code ``snn4 replay`` runs: the packet
 decoder, the 40 ms frames, the streaming spiking network and the gesture controller on the
-recording's clock -- with the model a user gets (``--model``, default the demo model).
+recording's clock -- with the model a user gets: the real-camera model for the real clip,
+the simulator's for the simulated one (``models/zoo.default_model``; ``--model`` for both).
 
 * left: a REAL DVS128 recording from ``../shared/data/aedat4_dvs128`` (a person waving the
   right hand, labelled by eye in its ``labels.csv``);
@@ -122,7 +123,7 @@ def _action_text(label: str, cfg) -> str:
     return f"{label}'s action is {what or 'stop (zero)'}"
 
 
-def draw(out: Path, model_name: str, clips: list[dict], cfg, facts: dict) -> None:
+def draw(out: Path, clips: list[dict], facts: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,11 +133,11 @@ def draw(out: Path, model_name: str, clips: list[dict], cfg, facts: dict) -> Non
 
     fig = plt.figure(figsize=(12.5, 8.2), dpi=80)
     gs = GridSpec(3, 2, figure=fig, height_ratios=[1.25, 1.45, 0.9], hspace=0.62,
-                  wspace=0.06, left=0.105, right=0.99, top=0.875, bottom=0.125)
-    fig.suptitle(f"snn4_ros: event camera -> spiking network ({model_name}), one decision per "
+                  wspace=0.3, left=0.105, right=0.99, top=0.875, bottom=0.125)
+    fig.suptitle("snn4_ros: event camera -> spiking network, one decision per "
                  "40 ms -> gesture controller -> cmd_vel", fontsize=12.5, y=0.985)
     for col, c in enumerate(clips):
-        tr, s, classes = c["trace"], c["summary"], c["trace"].classes
+        tr, s, classes, cfg = c["trace"], c["summary"], c["trace"].classes, c["cfg"]
         head = fig.add_subplot(gs[0, col])
         head.axis("off")
         head.set_title(c["title"], fontsize=10, loc="left", pad=18, color=c["color"],
@@ -163,14 +164,14 @@ def draw(out: Path, model_name: str, clips: list[dict], cfg, facts: dict) -> Non
                          ((sure & ~right), dict(color="tab:red"))):
             if mask.any():
                 ax.scatter(dt[mask], top[mask], s=13, linewidths=0.8, **kw)
-        ax.set_yticks(range(len(classes)), classes if col == 0 else [], fontsize=8)
+        ax.set_yticks(range(len(classes)), classes, fontsize=8)
         ax.set_ylim(-0.6, len(classes) - 0.4)
         ax.set_xlim(0, s["interval_s"][1] + 0.05)
         ax.tick_params(axis="x", labelsize=8)
-        ax.set_title(f"the network's decision every 40 ms: {s['label']} in "
+        ax.set_title(f"{c['model']}, one decision per 40 ms:\n{s['label']} in "
                      f"{s['bins_top_is_label']} of {s['bins']} bins ({s['bins_confident_label']}"
-                     f" confident);\nconfident and wrong in {s['bins_confident_other']}; most frequent "
-                     f"decision: {s['most_frequent_decision']}", fontsize=9, loc="left")
+                     f" confident), confident and wrong in {s['bins_confident_other']}",
+                     fontsize=9, loc="left")
         ax.grid(axis="x", alpha=0.3)
         ax = fig.add_subplot(gs[2, col])
         ct = (tr.cmd_t - t0) / 1e9
@@ -193,7 +194,8 @@ def draw(out: Path, model_name: str, clips: list[dict], cfg, facts: dict) -> Non
         Line2D([], [], color="tab:green", **dot, label="decision: confident and right"),
         Line2D([], [], color="tab:red", **dot, label="confident and wrong"),
         Line2D([], [], markerfacecolor="none", markeredgecolor="0.5", **dot,
-               label=f"p < min_confidence {cfg.min_confidence:g} (never moves the robot)"),
+               label=f"p < min_confidence {clips[0]['cfg'].min_confidence:g} (never moves "
+                     "the robot)"),
         Line2D([], [], color="tab:purple", label="cmd_vel angular (rad/s, + is left)"),
         Line2D([], [], color="tab:orange", label="cmd_vel linear (m/s)"),
         Line2D([], [], color="tab:green", alpha=0.25, lw=8, label="the labelled class")],
@@ -208,12 +210,13 @@ def draw(out: Path, model_name: str, clips: list[dict], cfg, facts: dict) -> Non
 
 
 def main(argv=None) -> int:
-    from snn4_ros.models.zoo import DEMO_MODEL
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--model", default=DEMO_MODEL,
-                    help="a shipped model name or a MODEL.safetensors path")
+    ap.add_argument("--model", default=None,
+                    help="a shipped model name or a MODEL.safetensors path for both clips "
+                         "(default: each input's default model, as the product picks it: "
+                         "the real-camera model for the real clip, the simulator's for the "
+                         "simulated one)")
     ap.add_argument("--real", default=str(DATA / REAL_CLIP),
                     help="a labelled clip of ../shared/data/aedat4_dvs128 (labels.csv)")
     ap.add_argument("--seed", type=int, default=2, help="the synthetic clip's seed")
@@ -223,44 +226,51 @@ def main(argv=None) -> int:
 
     from snn4_ros.eval.inprocess import ReplayOptions, replay
     from snn4_ros.models import checkpoint
-    from snn4_ros.models.zoo import find_model
+    from snn4_ros.models.zoo import default_model, find_model
     from snn4_ros.runtime.control import ControllerConfig
 
     real = Path(args.real)
     if not real.exists():
         raise SystemExit(f"readme_figure: no such clip: {real} (the shared real data)")
     label, start_s, end_s, confidence = _label_of(real)
-    net, card = checkpoint.load(find_model(args.model))
+    real_model = args.model or default_model(str(real))
+    _, real_card = checkpoint.load(find_model(real_model))
     # a real clip the model learned from says nothing about new recordings: said in the title
-    learned = json.dumps({k: v for k, v in card.items() if k not in ("evaluations", "metrics")})
+    learned = json.dumps({k: v for k, v in real_card.items()
+                          if k not in ("evaluations", "metrics")})
     in_training = real.name in learned or real.parent.name in learned
-    cfg = ControllerConfig.from_dict(card.get("controller") or {})
-    name = Path(args.model).stem if args.model.endswith(".safetensors") else args.model
     clips = []
     with tempfile.TemporaryDirectory() as tmp:
         syn = _synthetic_bag(Path(tmp), label, end_s, args.seed)
         for kind, path, title, color in (
-                ("real", real, "REAL: a DVS128 recording (a real event camera)"
-                 + (" -- IN THIS MODEL'S TRAINING DATA" if in_training else "") + "\n"
-                 f"a person waving the right hand, small and far: {label}\n({real.name}, "
-                 f"labelled by eye: {confidence})", "black"),
+                ("real", real, "REAL: a DVS128 recording (a real event camera)\n"
+                 f"a person waving the right hand, small and far: {label}\n({real.name}"
+                 + (", IN THIS MODEL'S TRAINING DATA)" if in_training
+                    else f", labelled by eye: {confidence})"), "black"),
                 ("synthetic", syn, "SYNTHETIC: the simulated camera (snn4 demo, snn4 up)\n"
                  f"the same gesture, {label}, for as long\n(seed {args.seed}; the "
                  "simulator the shipped models learned from)", "tab:blue")):
+            model = args.model or default_model("synthetic" if kind == "synthetic"
+                                                else str(path))
+            net, card = checkpoint.load(find_model(model))
+            cfg = ControllerConfig.from_dict(card.get("controller") or {})
+            name = Path(model).stem if model.endswith(".safetensors") else model
             tr = replay(path, net, ReplayOptions(), card=card)
             s = _summary(tr, label, start_s if kind == "real" else 0.0, end_s, cfg)
             frames = _frames(path, [1.0, 2.5, 4.0], 0.2, (net.cfg.sensor_width,
                                                           net.cfg.sensor_height))
             clips.append({"kind": kind, "path": str(path), "trace": tr, "summary": s,
-                          "frames": frames, "title": title, "color": color})
+                          "frames": frames, "title": title, "color": color, "model": name,
+                          "cfg": cfg})
             print(f"{kind}: {json.dumps(s)}", file=sys.stderr)
         out = Path(args.out)
         result = {"figure": str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out),
-                  "model": name, "min_confidence": cfg.min_confidence,
-                  "real": {"clip": real.name, "in_training_data": in_training,
-                           **clips[0]["summary"]},
-                  "synthetic": {"seed": args.seed, **clips[1]["summary"]}}
-        draw(out, name, clips, cfg, result)
+                  "min_confidence": clips[0]["cfg"].min_confidence,
+                  "real": {"clip": real.name, "model": clips[0]["model"],
+                           "in_training_data": in_training, **clips[0]["summary"]},
+                  "synthetic": {"seed": args.seed, "model": clips[1]["model"],
+                                **clips[1]["summary"]}}
+        draw(out, clips, result)
     print(json.dumps(result))
     return 0
 

@@ -20,7 +20,7 @@ from ..eval.inprocess import ReplayOptions, ReplayTrace
 @dataclass
 class ReplayJob:
     recordings: list[str]
-    model: str
+    model: str | None                        # None: auto_model (real camera or simulator)
     opts: ReplayOptions = field(default_factory=ReplayOptions)
     labels: list[str] | None = None          # one CSV per recording, or None
     label_topic: str | None = None
@@ -31,6 +31,7 @@ class ReplayJob:
     # (recording, error) of every recording that could not be replayed; the others go on
     # (``opts.strict``: the first such error stops the job instead)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    model_note: str = ""                     # why auto_model chose the simulator's model
 
 
 def labels_for(job: ReplayJob, i: int) -> tuple[list[Interval] | None, str | None]:
@@ -81,6 +82,36 @@ def _one(args) -> ReplayTrace:
     return replay(path, net, opts, card, progress=progress)
 
 
+def auto_model(job: ReplayJob) -> tuple[str, str]:
+    """No ``--model``: the real-camera model, unless the recordings' labels name gestures
+    only the simulator's model has (a labelled synthetic recording from ``snn4
+    record-synthetic``): a model cannot be scored on classes it does not have."""
+    import json
+
+    from ..models.checkpoint import paths
+    from ..models.zoo import DEMO_MODEL, REAL_MODEL, find_model
+
+    def classes(name):
+        try:
+            return set(json.loads(paths(find_model(name))[1].read_text()).get("classes") or [])
+        except (OSError, ValueError):
+            return set()
+
+    named = set()
+    for i in range(len(job.recordings)):
+        try:
+            ivs, _ = labels_for(job, i)
+        except Exception:                # check_job reports it, per recording
+            continue
+        named |= {iv.cls for iv in ivs or []}
+    real, sim = classes(REAL_MODEL), classes(DEMO_MODEL)
+    if named - real and named <= sim:
+        return DEMO_MODEL, (f"the labels name simulator gestures ({', '.join(sorted(named - real))}"
+                            f"): replaying with the simulator's model {DEMO_MODEL} "
+                            f"(--model to choose)")
+    return REAL_MODEL, ""
+
+
 def check_job(job: ReplayJob, on_bad=None) -> list:
     """Everything that can be found wrong before a process starts or a model loads: the
     model (a wrong name lists the shipped ones), each recording's format, the label files
@@ -96,6 +127,8 @@ def check_job(job: ReplayJob, on_bad=None) -> list:
     from ..models.checkpoint import paths
     from ..models.zoo import find_model
 
+    if job.model is None:
+        job.model, job.model_note = auto_model(job)
     base = find_model(job.model)
     try:
         classes = json.loads(paths(base)[1].read_text()).get("classes") or []

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..events.array import EventArray
-from ..events.errors import UserError
+from ..events.errors import UserError, did_you_mean
 from ..events.capture import Take as Demo   # one demonstration: events + time range
 from ..events.frames import FrameStream, rescale_events
 from .hybridnet import HybridNet, HybridNetConfig
@@ -67,6 +67,7 @@ class TeachConfig:
     lr: float = 0.05
     seed: int = 0
     loo: bool = True                    # leave-one-demonstration-out accuracy for the card
+    base_gestures: bool = False         # taught names are base classes (real-data versions)
 
     def __post_init__(self):
         if self.rule not in ("rstdp", "gradient", "imprint"):
@@ -85,9 +86,13 @@ class TeachResult:
 
 
 # ------------------------------------------------------------------ checks
-def check_names(gestures: list[str], base_classes: tuple[str, ...]) -> None:
+def check_names(gestures: list[str], base_classes: tuple[str, ...],
+                base_gestures: bool = False) -> None:
     """Refuse names that would clash: with "none", with each other, or with the base model's
-    classes (a taught "air_guitar" would silently pick up the shipped gesture's action)."""
+    classes (a taught "air_guitar" would silently pick up the shipped gesture's action).
+    ``base_gestures``: the opposite on purpose -- every taught name must BE a base class (a
+    real-data version of that gesture, keeping its name and its default action: how the
+    shipped real-camera model is made)."""
     seen: dict[str, str] = {}
     for g in gestures:
         if not NAME_RE.match(g):
@@ -101,7 +106,12 @@ def check_names(gestures: list[str], base_classes: tuple[str, ...]) -> None:
             raise TeachError(f"gesture names {seen[key]!r} and {g!r} are too alike; "
                              "pick names that differ by more than '_'")
         seen[key] = g
-        if g in base_classes and g != NONE:
+        if base_gestures and g not in base_classes:
+            hint = did_you_mean(g, base_classes)
+            raise TeachError(f"{g!r} is not a gesture of the base model{hint} (with "
+                             f"--base-gestures every taught name is one of: "
+                             f"{', '.join(c for c in base_classes if c != NONE)})")
+        if g in base_classes and g != NONE and not base_gestures:
             raise TeachError(f"{g!r} is already a class of the base model; teach it under a new "
                              f"name (e.g. 'my_{g}') and map that name to an action")
 
@@ -397,7 +407,7 @@ def teach(base: HybridNet, demos: list[Demo], cfg: TeachConfig | None = None,
     cfg = cfg or TeachConfig()
     t0 = time.perf_counter()
     groups = check_demos(demos, cfg)
-    check_names([g for g in groups if g != NONE], tuple(base.cfg.classes))
+    check_names([g for g in groups if g != NONE], tuple(base.cfg.classes), cfg.base_gestures)
     s, order, counts = session_features(base, groups, cfg, progress)
     t_feat = time.perf_counter() - t0
     readout = fit_readout(s, cfg)

@@ -10,7 +10,19 @@ from pathlib import Path
 
 from ..events.errors import UserError, did_you_mean
 
+# The simulator's model: the 11 DVS128-Gesture classes, learned from simulated events only.
 DEMO_MODEL = "hybridnet_gesture_synth"
+# The real-camera model: the gestures validated on real recordings (the right-hand wave,
+# taught from the 12 real DVS128 clips on DEMO_MODEL's backbone: tools/train_models.sh
+# real) or "none". The simulator-only gestures fire on real scenes without a gesture
+# (~61 command episodes per minute, bench/realworld.py), so a real camera never gets them.
+REAL_MODEL = "hybridnet_gesture_real"
+
+
+def default_model(source: str | None) -> str:
+    """The model a graph runs when none is named: the simulator's for the synthetic source,
+    the real-camera model for everything else (a camera, a bag, a recording)."""
+    return DEMO_MODEL if str(source or "").startswith("synthetic") else REAL_MODEL
 
 
 def model_dirs() -> list[Path]:

@@ -123,6 +123,7 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     controller, source)`` ends the run as soon as it is true (``duration_s`` then is a
     cap): a test waits for what it checks, not for a wall-clock time that a busy machine
     fills with less."""
+    from ..models.zoo import default_model
     from .controller_node import ControllerNode
     from .description import graph_topology, load_graph, node_parameters
     from .event_source_node import EventSourceNode
@@ -130,6 +131,7 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
 
     nodes_desc = load_graph(graph)
     asked = "motion_enabled" in (params or {}).get("gesture_controller", {})
+    model_named = "model" in (params or {}).get("snn4_inference", {})
     params = dict(params or {})
     topology = str((params.pop("graph", None) or {}).get("topology")
                    or graph_topology(graph))
@@ -139,6 +141,9 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
     if source is not None:
         params["event_source"]["source"] = source
     spec = str(params["event_source"].get("source", ""))
+    if not model_named and spec.startswith("synthetic"):
+        # the simulator's gestures for the simulator (models/zoo.py: default_model)
+        params.setdefault("snn4_inference", {})["model"] = default_model(spec)
     ctrl_p = params.setdefault("gesture_controller", {})
     if not asked:
         ctrl_p["motion_enabled"] = spec.startswith("camera") or simulated_motion

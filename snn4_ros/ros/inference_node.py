@@ -22,7 +22,7 @@ from rclpy.node import Node
 from ..events import Packet
 from ..events.frames import model_to_sensor, target_extent
 from ..models import checkpoint
-from ..models.zoo import find_model
+from ..models.zoo import REAL_MODEL, find_model
 from ..runtime.backlog import Backlog, LatencyBudget, born_on_clock
 from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline, PipelineLimits
 from .common import declare, diagnostic, publish_diagnostics, record_msg
@@ -42,7 +42,7 @@ class InferenceNode(Node):
         from event_camera_msgs.msg import EventPacket
         from vision_msgs.msg import Classification, Detection2DArray
 
-        self.model_name = declare(self, "model", "hybridnet_gesture_synth",
+        self.model_name = declare(self, "model", REAL_MODEL,
                                   "shipped model name or checkpoint path")
         self.backend = declare(self, "backend", "torch", "torch (this process, cpu or cuda) "
                                "or lava (the spiking backbone in the Lava bridge node)")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..events.errors import UserError, did_you_mean
+from ..models.zoo import REAL_MODEL
 
 
 class ParameterError(UserError):
@@ -64,7 +65,8 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                                      "only once the events topic has a subscriber"),
     },
     "snn4_inference": {
-        "model": Param(str, "hybridnet_gesture_synth", "shipped model name or checkpoint path"),
+        "model": Param(str, REAL_MODEL, "shipped model name or checkpoint path (the simulator's: "
+                       "hybridnet_gesture_synth)"),
         "backend": Param(str, "torch", "torch (this process) or lava (the Lava bridge node)",
                          choices=("torch", "lava")),
         "device": Param(str, "cpu", "cpu or cuda"),

@@ -38,6 +38,8 @@ def cmd_replay(args) -> int:
     except (EventDataError, LabelError, ValueError, FileNotFoundError) as exc:
         print(f"snn4 replay: {exc}", file=sys.stderr)
         return 2
+    if job.model_note:
+        print(f"snn4 replay: {job.model_note}", file=sys.stderr)
     for rec, err in job.failures:          # each bad recording named; the rest were replayed
         print(f"snn4 replay: {rec}: not replayed: {err}", file=sys.stderr)
     if not traces:
@@ -58,7 +60,7 @@ def cmd_replay(args) -> int:
         from ...models import checkpoint
         from ...models.zoo import find_model
 
-        net, _ = checkpoint.load(find_model(args.model))
+        net, _ = checkpoint.load(find_model(job.model))
         m.update(replay_tradeoff(net, args.positives, traces,
                                  controller or traces[0].model.get("controller") or {}))
     paths = write_report(args.report, m, traces) if args.report else None
@@ -114,8 +116,10 @@ def parser_replay(sub) -> None:
                        "latency, commands -> report")
     q.add_argument("recordings", nargs="+", metavar="BAG",
                    help="ROS 2 bag (folder/.db3/.mcap), ROS 1 .bag, or event file (.aedat4, ...)")
-    q.add_argument("--model", default="hybridnet_gesture_synth",
-                   help="shipped model name or checkpoint path")
+    q.add_argument("--model", default=None,
+                   help="shipped model name or checkpoint path (default: the real-camera "
+                        "model hybridnet_gesture_real; the simulator's hybridnet_gesture_synth "
+                        "when the labels name gestures only it has)")
     lab = q.add_mutually_exclusive_group()
     lab.add_argument("--labels", action="append", metavar="CSV",
                      help="start,end,class intervals in the bag's clock (one per recording; "

@@ -39,7 +39,8 @@ def _collect_file_takes(args, out, base_classes) -> list:
             raise ValueError(f"--gesture wants NAME=REC[@START-END][,REC...], got {item!r}")
         for r in recs.split(","):
             specs.append((name.strip(), *parse_range(r.strip())))
-    check_names(sorted({label for label, *_ in specs}), base_classes)   # before reading
+    check_names(sorted({label for label, *_ in specs}), base_classes,
+                args.base_gestures)                                   # before reading
     for r in args.nothing or []:
         specs.append(("none", *parse_range(r)))
     if args.session:
@@ -97,7 +98,7 @@ def cmd_teach(args) -> int:
             if not args.gestures:
                 return _fail("--camera needs --gestures NAME[,NAME...]")
             names = [g.strip() for g in args.gestures.split(",")]
-            check_names(names, tuple(base.cfg.classes))
+            check_names(names, tuple(base.cfg.classes), args.base_gestures)
             live = LiveCapture(iter_camera(args.camera or None), out=out)
             takes = live.session(names, args.k, args.seconds, args.nothing_seconds)
         else:
@@ -116,7 +117,7 @@ def cmd_teach(args) -> int:
                   f"{model_size[0]}x{model_size[1]} as the live pipeline maps that camera "
                   "(centre crop to the aspect ratio, then scaling)\n")
     cfg = TeachConfig(rule=args.rule, min_demos=args.min_demos, seed=args.seed,
-                      loo=not args.no_loo)
+                      loo=not args.no_loo, base_gestures=args.base_gestures)
     from tqdm import tqdm
 
     n_takes = len(takes)
@@ -129,7 +130,13 @@ def cmd_teach(args) -> int:
     bar.close()
     rep = res.report
     gestures = [c for c in res.classes if c != NONE]
-    mapping = {g: actions.get(g, "stop") for g in gestures} | {NONE: "stop"}
+    # a real-data version of a base gesture keeps that gesture's default action
+    from ...runtime.control import DEFAULT_ACTIONS
+
+    def default(g):
+        a = DEFAULT_ACTIONS.get(g) if args.base_gestures else None
+        return {"linear": a.linear, "angular": a.angular, "follow": a.follow} if a else "stop"
+    mapping = {g: actions.get(g, default(g)) for g in gestures} | {NONE: "stop"}
     card = {"name": dest.name,
             "teach": {"base": {"model": base_path.name, "preset": base_card.get("preset"),
                                "classes": list(base.cfg.classes)},
@@ -148,7 +155,7 @@ def cmd_teach(args) -> int:
         ctl.write_text("# snn4 teach: taught gesture -> action (named actions: stop, "
                        "turn_left, turn_right,\n# rotate_ccw, rotate_cw, forward, back, follow; "
                        "or {linear: .., angular: ..})\ngestures:\n"
-                       + "".join(f"  {g}: {a}\n" for g, a in mapping.items()))
+                       + "".join(f"  {g}: {json.dumps(a)}\n" for g, a in mapping.items()))
         os.replace(st, st_out)
         os.replace(cp, card_out)
         ctl_out = dest.parent / ctl.name
@@ -198,6 +205,10 @@ def parser_teach(sub) -> None:
     q.add_argument("--rule", choices=("rstdp", "gradient", "imprint"), default="rstdp",
                    help="readout learning: reward-modulated STDP (default), gradient "
                         "fine-tuning, or the demonstrations' means only")
+    q.add_argument("--base-gestures", action="store_true",
+                   help="the taught names are gestures of the base model: teach real-data "
+                        "versions of them (same names, same default actions); how the "
+                        "shipped real-camera model is made (tools/train_models.sh real)")
     q.add_argument("--min-demos", type=int, default=3, help="fewest demonstrations per gesture")
     q.add_argument("--no-loo", action="store_true",
                    help="skip the leave-one-demonstration-out accuracy (faster)")
