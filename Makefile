@@ -77,6 +77,10 @@ bench: bench-env
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/nir_roundtrip.py
 	$(BIN)/python bench/online.py
+	$(BIN)/python bench/hot_path.py
+	$(BIN)/python bench/onset.py
+	$(BIN)/python bench/realtime.py
+	$(BIN)/python bench/one_readout.py
 	$(BIN)/python bench/readme.py
 
 models: venv
