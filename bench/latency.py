@@ -72,7 +72,8 @@ rclpy.init()
 from snn4_ros.ros.controller_node import ControllerNode
 from snn4_ros.ros.inference_node import InferenceNode
 ex = SingleThreadedExecutor()
-ex.add_node(InferenceNode())
+ex.add_node(InferenceNode(parameter_overrides=[
+    Parameter("model", value="hybridnet_gesture_synth")]))   # synthetic input (default_model)
 ex.add_node(ControllerNode(parameter_overrides=[Parameter("stamped", value=True)]))
 ex.spin()
 """
@@ -184,7 +185,9 @@ class Graph:
                                                    stderr=subprocess.STDOUT))
             else:
                 self.procs += [
-                    subprocess.Popen(pin + [str(bin_dir / "snn4_inference")],
+                    # synthetic input: the simulator's model, as snn4 up picks it
+                    subprocess.Popen(pin + [str(bin_dir / "snn4_inference"), "--ros-args",
+                                            "-p", "model:=hybridnet_gesture_synth"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
                     subprocess.Popen(pin + [str(bin_dir / "gesture_controller"), "--ros-args",
                                             "-p", "stamped:=true"],

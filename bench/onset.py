@@ -84,7 +84,11 @@ def main() -> None:
     nodes = shipped["nodes"]
     base = {k: v for k, v in nodes["gesture_controller"]["parameters"].items()
             if k in ("min_confidence", "debounce", "hold_s", "deadman_s", "agree_window")}
-    model = nodes["snn4_inference"]["parameters"].get("model", "hybridnet_gesture_synth")
+    # the labelled bag is synthetic: the simulator's model, as snn4 up picks it for that source
+    # (models/zoo.default_model); the config's model is the real-camera one
+    from snn4_ros.models.zoo import default_model
+
+    model = default_model("synthetic")
     shipped_window = int(nodes["snn4_inference"]["parameters"].get("decision_window", 0))
     net, card = checkpoint.load(find_model(model))
     windows = [int(w) for w in args.windows.split(",")]

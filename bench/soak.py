@@ -129,7 +129,8 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     bin_dir = Path(sys.executable).parent
-    args = {"snn4_inference": [],
+    # the synthetic source: the simulator's model, as snn4 up picks it (default_model)
+    args = {"snn4_inference": ["--ros-args", "-p", "model:=hybridnet_gesture_synth"],
             "gesture_controller": ["--ros-args", "-p", "stamped:=true"],
             "dashboard": ["--ros-args", "-p", f"port:={port}", "-p", "nice:=0"]}
     procs = {name: subprocess.Popen([str(bin_dir / name), *args[name]], env=env,

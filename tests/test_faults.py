@@ -17,6 +17,7 @@ import rclpy
 import yaml
 from rclpy.executors import SingleThreadedExecutor
 
+from snn4_ros.models.zoo import DEMO_MODEL
 from snn4_ros.ros.fault_injection import CmdWatch, kill9, node_process, record_result
 
 DEADMAN_S = 0.5
@@ -53,7 +54,8 @@ class Graph:
     def start(self, name):
         exe, params = {
             "source": ("event_source", {"source": "synthetic:seed=4"}),
-            "inference": ("snn4_inference", {}),
+            # the simulator's gestures for the simulated source (as snn4 up picks them)
+            "inference": ("snn4_inference", {"model": DEMO_MODEL}),
             "controller": ("gesture_controller", self.ctrl_params)}[name]
         self.procs[name] = node_process(exe, params)
         return self.procs[name]

@@ -45,6 +45,7 @@ def _publisher(ctx, ex):
 
 
 def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
+    from snn4_ros.models.zoo import REAL_MODEL
     from snn4_ros.ros.inference_node import InferenceNode
 
     from rclpy.parameter import Parameter
@@ -64,7 +65,10 @@ def test_real_evt3_bag_through_the_inference_node(ros, shared_data):
     assert inf.dropped == 0
     assert not any(inf.rejections().values()), inf.rejections()   # a clean bag: none
     msg = got[-1]
-    assert len(msg.results) == 11 and abs(sum(r.score for r in msg.results) - 1) < 1e-3
+    # a camera's bag: the node's default is the real-camera model (right-hand wave or none)
+    assert inf.model_name == REAL_MODEL
+    assert {r.class_id for r in msg.results} == {"right_hand_wave", "none"}
+    assert abs(sum(r.score for r in msg.results) - 1) < 1e-3
     assert msg.header.stamp.sec > 0                # stamped from the packets' headers
 
 
