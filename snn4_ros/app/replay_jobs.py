@@ -86,17 +86,9 @@ def auto_model(job: ReplayJob) -> tuple[str, str]:
     """No ``--model``: the real-camera model, unless the recordings' labels name gestures
     only the simulator's model has (a labelled synthetic recording from ``snn4
     record-synthetic``): a model cannot be scored on classes it does not have."""
-    import json
+    from ..models.zoo import DEMO_MODEL, REAL_MODEL, shipped_models
 
-    from ..models.checkpoint import paths
-    from ..models.zoo import DEMO_MODEL, REAL_MODEL, find_model
-
-    def classes(name):
-        try:
-            return set(json.loads(paths(find_model(name))[1].read_text()).get("classes") or [])
-        except (OSError, ValueError):
-            return set()
-
+    cards = shipped_models()
     named = set()
     for i in range(len(job.recordings)):
         try:
@@ -104,7 +96,7 @@ def auto_model(job: ReplayJob) -> tuple[str, str]:
         except Exception:                # check_job reports it, per recording
             continue
         named |= {iv.cls for iv in ivs or []}
-    real, sim = classes(REAL_MODEL), classes(DEMO_MODEL)
+    real, sim = (set(cards.get(m, {}).get("classes") or []) for m in (REAL_MODEL, DEMO_MODEL))
     if named - real and named <= sim:
         return DEMO_MODEL, (f"the labels name simulator gestures ({', '.join(sorted(named - real))}"
                             f"): replaying with the simulator's model {DEMO_MODEL} "
