@@ -73,6 +73,7 @@ bench: bench-env
 	$(BIN)/python bench/lava.py
 	$(BIN)/python bench/realworld.py
 	$(BIN)/python bench/teach.py
+	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/tcl.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/nir_roundtrip.py

@@ -216,10 +216,38 @@ def section_online(r: dict) -> str:
     return "\n".join(out)
 
 
+def section_calibration(r: dict) -> str:
+    rc = r["recipe"]
+    out = [f"`python bench/calibration.py` ({_meta(r)}): the shipped real-camera recipe re-run "
+           f"as its cross-validation runs it ({rc['folds']} folds x 2 \"nothing\" pairs, "
+           f"{rc['k']} clips taught per fold); every decision of every held-out replay kept: "
+           f"{r['decisions']:,} decisions ({r['decisions_wave']:,} inside the held-out waves' "
+           f"labelled ranges, {r['decisions_none']:,} on {r['negative_seconds']:.0f} s of "
+           f"held-out real recordings without a gesture).", "",
+           "| temperature fitted on folds | scored on folds (decisions) | T | ECE before -> "
+           "after | class-balanced NLL before -> after |", "|---|---|---|---|---|"]
+    for c in r["cross_fitted"]:
+        out.append(f"| {', '.join(map(str, c['fitted_on_folds']))} | "
+                   f"{', '.join(map(str, c['scored_on_folds']))} ({c['decisions']:,}) | "
+                   f"{c['temperature']:.2f} | {c['ece_before']:.3f} -> {c['ece_after']:.3f} | "
+                   f"{c['nll_before']:.3f} -> {c['nll_after']:.3f} |")
+    out += ["", f"On all folds: raw ECE {r['ece_before']:.3f}; the class-balanced fit (T "
+            f"{r['temperature']:.2f}) gives {r['ece_after']:.3f}, the plain NLL fit (T "
+            f"{r['temperature_unbalanced_nll']:.2f}) {r['ece_unbalanced_fit']:.3f}.", "",
+            "| controller `min_confidence` | " + " | ".join(r["tradeoff"]) + " |",
+            "|---|" + "---|" * len(r["tradeoff"])]
+    curves = list(r["tradeoff"].values())
+    for i, row in enumerate(curves[0]):
+        out.append(f"| {row['min_confidence']} | " + " | ".join(
+            f"{c[i]['recognised']} waves, {c[i]['false_per_min_worst']:.2f} / min worst, "
+            f"{c[i]['false_episodes']} episodes" for c in curves) + " |")
+    return "\n".join(out)
+
+
 SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events,
             "onset": section_onset, "hot_path": section_hot_path,
             "nir_roundtrip": section_nir_roundtrip, "online": section_online,
-            "realtime": section_realtime}
+            "realtime": section_realtime, "calibration": section_calibration}
 
 
 def render(text: str) -> str:

@@ -32,8 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
-NOTHING = [("aedat2_dvs128/alex_walking_again.aedat", 0.0, 4.0),
-           ("aedat2_dvs128/neal_walking.aedat", 0.0, 4.0)]
 
 
 def main() -> None:
@@ -60,11 +58,11 @@ def main() -> None:
                          "held out once)")
     args = ap.parse_args()
 
-    import numpy as np
     import torch
 
-    from snn4_ros.eval.recognition import (clip_recognised, false_commands, real_negatives,
-                                         summarise_negatives)
+    from snn4_ros.eval.recognition import (NOTHING_PAIRS as NOTHING, clip_recognised,
+                                           false_commands, real_negatives, summarise_negatives,
+                                           teach_folds)
     from snn4_ros.events.capture import read_session_csv, takes_from_file
     from snn4_ros.models import checkpoint
     from snn4_ros.models.teach import TeachConfig, teach
@@ -83,14 +81,14 @@ def main() -> None:
     # a new name turns left; a real version of a base gesture keeps its default action
     actions = {} if as_base else {"gestures": {name: "turn_left"}}
     clips = read_session_csv(DATA / "aedat4_dvs128" / "labels.csv")
-    order = np.random.default_rng(args.seed).permutation(len(clips))
+    split = teach_folds(len(clips), args.k, args.step, args.folds, args.seed)
     negatives = real_negatives(DATA, args.nmnist)
     rules = args.rules.split(",")
     results: dict = {r: {"folds": []} for r in rules}
     step = args.step
     for f, nothing in runs:
-        taught = [clips[i] for i in np.roll(order, -f * step)[:args.k]]
-        held = [c for c in clips if c not in taught]
+        taught = [clips[i] for i in split[f][0]]
+        held = [clips[i] for i in split[f][1]]
         demos = [t for p, _, s, e in taught for t in takes_from_file(p, name, s, e)]
         for npath, a, b in nothing:
             demos += takes_from_file(str(DATA / npath), "none", a, b)

@@ -39,6 +39,30 @@ class NegativeResult:
                 "episodes_per_min": round(self.per_min, 3), "recordings": self.recordings}
 
 
+# "nothing" demonstrations (paths under ../shared/data): bench/teach.py's default alternates
+# single walking recordings from fold to fold; the shipped real-camera recipe
+# (tools/train_models.sh real) teaches a pair at once and cross-validates with two pairs, so
+# that every recording is held out in some folds
+NOTHING_PAIRS = (("aedat2_dvs128/alex_walking_again.aedat", 0.0, 4.0),
+                 ("aedat2_dvs128/neal_walking.aedat", 0.0, 4.0))
+SHIPPED_NOTHING_SETS = (NOTHING_PAIRS,
+                        (("aedat2_dvs128/alex_walking_for_10secs.aedat", 0.0, 4.0),
+                         ("aedat2_dvs128/cam289_right_clamp_test1.aedat", 0.0, 4.0)))
+
+
+def teach_folds(n_clips: int, k: int, step: int, folds: int, seed: int = 0
+                ) -> list[tuple[list[int], list[int]]]:
+    """(taught, held-out) clip indexes per fold: the clips shuffled once by ``seed``, the
+    teaching set the next ``k`` of them, moving by ``step`` from fold to fold (``k=9,
+    step=3, folds=4`` on 12 clips holds every clip out once)."""
+    order = np.random.default_rng(seed).permutation(n_clips)
+    out = []
+    for f in range(folds):
+        taught = [int(i) for i in np.roll(order, -f * step)[:k]]
+        out.append((taught, [i for i in range(n_clips) if i not in taught]))
+    return out
+
+
 def real_negatives(data: str | Path, nmnist: int = 100) -> dict[str, list[Path]]:
     """Name -> recordings of every real scene without a command gesture in the shared data."""
     data = Path(data)
