@@ -244,10 +244,33 @@ def section_calibration(r: dict) -> str:
     return "\n".join(out)
 
 
+def section_tcl(r: dict) -> str:
+    out = [f"`python bench/tcl.py` ({_meta(r)}; {r['steps']} TCL steps; heads trained on "
+           f"{r['synthetic_per_class']} synthetic clips per class with the backbone frozen, the "
+           f"same seed and recipe for every arm):", "",
+           "| backbone | adapt | synthetic accuracy | real waves commanded by the synthetic "
+           "heads (bins whose top class is the wave) | false command episodes / min on real "
+           "negatives (worst, pooled) | `snn4 teach` on top: held-out waves, worst false / min |",
+           "|---|---|---|---|---|---|"]
+    names = {"base": "unadapted (shipped)", "adabn": "AdaBN (batch-norm statistics)",
+             "tcl": "AdaBN + temporal contrastive"}
+    for arm, i in r["arms"].items():
+        n = i["negatives_summary"]
+        out.append(f"| {names.get(arm, arm)} | {i['adapt_seconds']:.0f} s | "
+                   f"{i['synthetic_accuracy']:.3f} (n={i['synthetic_n']}) | "
+                   f"{i['real_recognised']} ({i['real_bins_top_right_hand_wave']:.2f}) | "
+                   f"{n['max_episodes_per_min']:.1f}, {n['pooled_episodes_per_min']:.1f} "
+                   f"({n['total_duration_s']:.0f} s) | " + "; ".join(
+                       f"{t['recognised']}, {t['max_false_per_min']:.1f}"
+                       for t in i["teach_folds"]) + " |")
+    return "\n".join(out)
+
+
 SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events,
             "onset": section_onset, "hot_path": section_hot_path,
             "nir_roundtrip": section_nir_roundtrip, "online": section_online,
-            "realtime": section_realtime, "calibration": section_calibration}
+            "realtime": section_realtime, "calibration": section_calibration,
+            "tcl": section_tcl}
 
 
 def render(text: str) -> str:

@@ -20,14 +20,13 @@ synthetic accuracy (fresh clips, seed 3), the 12 real right-hand-wave clips (rec
 the controller starts a right_hand_wave command in the labelled range; and the share of bins
 whose top class is right_hand_wave), false command episodes per minute on the real negatives,
 and -- as a second use of the features -- ``snn4 teach`` (R-STDP) cross-validated on top of
-each backbone. The last line printed is one JSON object.
+each backbone. Writes bench/results/tcl.json; the last line printed is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -66,7 +65,10 @@ def main() -> None:
     from snn4_ros.models.teach import TeachConfig, recording_frames, teach
     from snn4_ros.models.zoo import find_model
 
+    from _common import Run
+
     torch.set_num_threads(1)
+    run = Run("tcl").__enter__()
     base, _ = checkpoint.load(find_model("hybridnet_gesture_synth"))
     paths = sorted((DATA / "aedat4_dvs128").glob("*.aedat4")) + \
         sorted((DATA / "aedat2_dvs128").glob("*.aedat")) + \
@@ -135,8 +137,8 @@ def main() -> None:
               f"{info['negatives_summary']['pooled_episodes_per_min']:.1f}/min  teach: "
               + ", ".join(f"{t['recognised']} / {t['max_false_per_min']:.2f} per min"
                           for t in tf), flush=True)
-    print(json.dumps({"bench": "tcl", "steps": args.steps, "synthetic_per_class":
-                      args.synthetic, "seed": args.seed, "arms": out}))
+    run.emit({"bench": "tcl", "steps": args.steps, "synthetic_per_class": args.synthetic,
+              "seed": args.seed, "arms": out})
 
 
 if __name__ == "__main__":
