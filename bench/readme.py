@@ -128,7 +128,9 @@ def section_onset(r: dict) -> str:
     out = [f"`python bench/onset.py` ({_meta(r)}; model {r.get('model', '?')}; labelled "
            f"synthetic bag of {bag['gestures']} gestures, seed {bag['seed']}, replayed through "
            f"the live code on the bag's clock; real: the labelled DVS128 right-hand-wave clips, "
-           f"labelled start -> first command; TrueNorth: {r['truenorth_onset_ms']} ms)", "",
+           f"labelled start -> first command, model {r.get('real_model') or r.get('model')}"
+           f"{' (taught on these clips: not held out)' if r.get('real_model') else ''}; "
+           f"TrueNorth: {r['truenorth_onset_ms']} ms)", "",
            "| decision window | controller | onset -> first command p50 | onset -> first "
            "correct decision p50 | accuracy | false / wrong command episodes per min | real "
            "clips commanded, start -> command p50 |", "|---|---|---|---|---|---|---|"]
