@@ -16,6 +16,7 @@ themselves (deterministic, never repeated).
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 from typing import Iterator
 
@@ -24,22 +25,36 @@ import numpy as np
 from .stream import Chunk
 
 
-def _render(seed: int, dt_us: int, q, stop) -> None:
-    """Child process: render the endless labelled stream into ``q`` (blocks when full)."""
+def _put(q, item, stop, parent: int) -> bool:
+    """Put ``item`` into ``q``, waiting while it is full; False once the player stopped or
+    died. A player killed with SIGKILL never sets ``stop``: its renderer, blocked on a full
+    queue, would otherwise stay alive rendering for no one (an orphan per killed process)."""
+    while True:
+        try:
+            q.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            if stop.is_set() or os.getppid() != parent:
+                return False
+        except (EOFError, OSError, ValueError):
+            return False
+
+
+def _render(seed: int, dt_us: int, q, stop, parent: int) -> None:
+    """Child process: render the endless labelled stream into ``q`` (blocks when full) until
+    the player stops it or its parent process ``parent`` is gone."""
     from .synthetic import GestureSimulator, SceneConfig
 
     sim = GestureSimulator(seed=seed, scene=SceneConfig(dt_us=dt_us))
     w, h = sim.sensor.width, sim.sensor.height
     batch, labels = [], []
     for ev, label in sim.stream():
-        if stop.is_set():
+        if stop.is_set() or os.getppid() != parent:
             return
         batch.append(ev)
         labels.append(label)
         if len(batch) >= 50:                 # ~100 ms per message: few, large transfers
-            try:
-                q.put((w, h, batch, labels))
-            except (EOFError, OSError, ValueError):
+            if not _put(q, (w, h, batch, labels), stop, parent):
                 return
             batch, labels = [], []
 
@@ -55,7 +70,8 @@ class RenderAhead:
         ctx = mp.get_context("spawn")       # never fork a process that runs rclpy threads
         self._q = ctx.Queue(maxsize=ahead_chunks)
         self._stop = ctx.Event()
-        self._proc = ctx.Process(target=_render, args=(seed, dt_us, self._q, self._stop),
+        self._proc = ctx.Process(target=_render, args=(seed, dt_us, self._q, self._stop,
+                                                       os.getpid()),
                                  daemon=True, name="snn4-synthetic-render")
         self._proc.start()
         self.loops = 0                      # how often playback wrapped around
