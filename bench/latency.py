@@ -32,6 +32,7 @@ rate and repeated with its TIME_HIGH words shifted, one continuous sensor stream
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -71,9 +72,12 @@ from rclpy.parameter import Parameter
 rclpy.init()
 from snn4_ros.ros.controller_node import ControllerNode
 from snn4_ros.ros.inference_node import InferenceNode
+import json, sys
 ex = SingleThreadedExecutor()
+extra = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 ex.add_node(InferenceNode(parameter_overrides=[
-    Parameter("model", value="hybridnet_gesture_synth")]))   # synthetic input (default_model)
+    Parameter("model", value="hybridnet_gesture_synth")]   # synthetic input (default_model)
+    + [Parameter(k, value=v) for k, v in extra.items()]))
 ex.add_node(ControllerNode(parameter_overrides=[Parameter("stamped", value=True)]))
 ex.spin()
 """
@@ -136,11 +140,17 @@ def _drive(node, pub, msgs, sent):
     return late
 
 
+def _ros_arg(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
 class Graph:
     """The bench's own node (publisher, cmd_vel and /diagnostics subscriber) and the nodes
     under test, in one of the three topologies."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, inference_params: dict | None = None):
+        """``inference_params``: parameters of the inference node beyond its defaults (for
+        side-by-side comparisons of its options, e.g. ``bench/ingest.py``)."""
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from event_camera_msgs.msg import EventPacket
@@ -168,7 +178,8 @@ class Graph:
         if mode == "inproc":
             from snn4_ros.ros.controller_node import ControllerNode
             from snn4_ros.ros.inference_node import InferenceNode
-            self.inf = InferenceNode(context=self.ctx)
+            self.inf = InferenceNode(context=self.ctx, parameter_overrides=[
+                Parameter(k, value=v) for k, v in (inference_params or {}).items()])
             self.ctrl = ControllerNode(context=self.ctx, parameter_overrides=[
                 Parameter("stamped", value=True)])
             self.ex.add_node(self.inf)
@@ -180,14 +191,17 @@ class Graph:
                 self.procs.append(subprocess.Popen(pin + [sys.executable, "-c",
                                                           "while True: pass"]))
             if mode == "default":
-                self.procs.append(subprocess.Popen([sys.executable, "-c", _DEFAULT_TOPOLOGY],
+                self.procs.append(subprocess.Popen([sys.executable, "-c", _DEFAULT_TOPOLOGY,
+                                                    json.dumps(inference_params or {})],
                                                    stdout=subprocess.DEVNULL,
                                                    stderr=subprocess.STDOUT))
             else:
                 self.procs += [
                     # synthetic input: the simulator's model, as snn4 up picks it
                     subprocess.Popen(pin + [str(bin_dir / "snn4_inference"), "--ros-args",
-                                            "-p", "model:=hybridnet_gesture_synth"],
+                                            "-p", "model:=hybridnet_gesture_synth",
+                                            *[a for k, v in (inference_params or {}).items()
+                                              for a in ("-p", f"{k}:={_ros_arg(v)}")]],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
                     subprocess.Popen(pin + [str(bin_dir / "gesture_controller"), "--ros-args",
                                             "-p", "stamped:=true"],
@@ -266,7 +280,8 @@ class Graph:
         lat = np.array(self.lat)
         expected = int(seconds / BIN_S)
         ev = max(d["events"], 1)
-        r = {"p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
+        r = {"cpu_s": round(cpu * wall, 3), "packets_sent": len(msgs),
+             "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
              "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
              "max_ms": round(float(lat.max()), 2) if len(lat) else None,
              "decisions": int(len(lat)), "expected_decisions": expected,

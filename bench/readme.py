@@ -168,6 +168,20 @@ def section_realtime(r: dict) -> str:
     return "\n".join(out)
 
 
+def section_ingest(r: dict) -> str:
+    out = [f"`python bench/ingest.py` ({_meta(r)}; `bench/latency.py`'s {r['mode']} topology, "
+           f"{r['seconds']:g} s per run, {r['rounds']} alternating rounds; CPU of the node "
+           "process from /proc)", "",
+           "| rate, variant | CPU ms per packet (median) | p99 ms per run | drops per run | "
+           "decisions per run |", "|---|---|---|---|---|"]
+    for label, row in r["rows"].items():
+        out.append(f"| {label} | {_f(row['cpu_ms_per_packet_median'], 3)} | "
+                   + ", ".join(_f(v, 1) for v in row["p99_ms"]) + " | "
+                   + ", ".join(str(v) for v in row["drops"]) + " | "
+                   + ", ".join(row["decisions"]) + " |")
+    return "\n".join(out)
+
+
 def section_hot_path(r: dict) -> str:
     ms = r["stage_ms"]
     return (f"`python bench/hot_path.py` ({_meta(r)}): per bin, spiking backbone "
@@ -272,7 +286,7 @@ SECTIONS = {"model": section_model, "latency": section_latency, "events": sectio
             "onset": section_onset, "hot_path": section_hot_path,
             "nir_roundtrip": section_nir_roundtrip, "online": section_online,
             "realtime": section_realtime, "calibration": section_calibration,
-            "tcl": section_tcl}
+            "tcl": section_tcl, "ingest": section_ingest}
 
 
 def render(text: str) -> str:

@@ -182,3 +182,27 @@ def test_lost_evt3_packets_never_make_extra_bins(net):
     assert p.time_jumps == 0
     assert len(out) <= 19                   # never more bins than the data spans
     assert p.shed.regressed_events > 0
+
+
+def test_gc_pauses_reports_the_worst_pause_and_full_collections():
+    """The monitor behind /diagnostics' gc_pause_max_ms, driven by a fake clock."""
+    import gc
+
+    from snn4_ros.runtime.gc_pauses import GcPauses
+
+    clock = FakeClock(10.0)
+    mon = GcPauses(clock=clock)
+    try:
+        for gen, dt in ((0, 0.001), (2, 0.120), (1, 0.004)):
+            mon._on_gc("start", {"generation": gen})
+            clock.t += dt
+            mon._on_gc("stop", {"generation": gen})
+        n, worst, full = mon.take()
+        assert (n, full) == (3, 1) and worst == pytest.approx(0.120)
+        assert mon.take() == (0, 0.0, 0)            # since the last take only
+        mon._on_gc("stop", {"generation": 2})       # a stop without its start: ignored
+        assert mon.take() == (0, 0.0, 0)
+        assert mon._on_gc in gc.callbacks
+    finally:
+        mon.close()
+    assert mon._on_gc not in gc.callbacks

@@ -21,7 +21,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
-from .lifecycle import die_with_parent, raise_on_sigterm
+from .lifecycle import die_with_parent, freeze_startup_heap, raise_on_sigterm
 
 
 def _params(d: dict) -> list[Parameter]:
@@ -179,6 +179,8 @@ def run_graph(source: str | None = None, duration_s: float | None = None,
         src_proc = SourceProcess(src_p, {"events": "event_camera/events", **(
             (nodes_desc.get("event_source") or {}).get("remappings") or {})}, context, ns)
         nodes.append(src_proc.node)
+    if getattr(nodes[0], "freeze_gc", True):
+        freeze_startup_heap()
     # One executor thread: rclpy's MultiThreadedExecutor thrashed the GIL here (the source
     # fell to 1/12 of real time); each callback is short and the source has its own thread.
     ex = SingleThreadedExecutor(**kw)

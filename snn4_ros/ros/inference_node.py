@@ -12,6 +12,7 @@ last packet used. Topics are relative: the node's namespace groups one pipeline,
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -23,9 +24,11 @@ from ..events import Packet
 from ..events.frames import model_to_sensor, target_extent
 from ..models import checkpoint
 from ..models.zoo import REAL_MODEL, find_model
-from ..runtime.backlog import Backlog, LatencyBudget, born_on_clock
+from ..runtime.backlog import DEFAULT_EVENT_CAP, Backlog, LatencyBudget, born_on_clock
+from ..runtime.gc_pauses import GcPauses
 from ..runtime.pipeline import Decision, GeometryError, PerceptionPipeline, PipelineLimits
 from .common import declare, diagnostic, publish_diagnostics, record_msg
+from .lifecycle import freeze_startup_heap
 from .topics import (DEBUG_ATTENTION_TOPIC, DEBUG_FRAME_TOPIC, EVENTS_SUB_QOS, EVENTS_TOPIC,
                      GESTURE_TOPIC, PROGRESS_TOPIC, RECORD_QOS, RESULT_QOS, TRACKS_TOPIC)
 
@@ -85,9 +88,20 @@ class InferenceNode(Node):
                                            window=self.decision_window or None)
         self.net = self.pipeline.net
         self.pipeline.warm_up()
-        self.sub = self.create_subscription(EventPacket, declare(
-            self, "events_topic", EVENTS_TOPIC, "input EventPacket topic"), self._on_packet,
-            EVENTS_SUB_QOS)
+        events_topic = declare(self, "events_topic", EVENTS_TOPIC, "input EventPacket topic")
+        self.ingest = declare(self, "ingest", "direct", "how packets reach the worker: "
+                              "direct (the worker thread takes every queued packet from DDS "
+                              "itself at each wake-up; the executor never sees them) or "
+                              "executor (one subscription callback per packet)")
+        if self.ingest not in ("direct", "executor"):
+            raise ValueError(f"ingest {self.ingest!r}: choose direct or executor")
+        self.sub = self._reader = None
+        if self.ingest == "executor":
+            self.sub = self.create_subscription(EventPacket, events_topic, self._on_packet,
+                                                EVENTS_SUB_QOS)
+        else:
+            from .ingest import DirectReader
+            self._reader = DirectReader(self, EventPacket, events_topic, EVENTS_SUB_QOS)
         self.pub_cls = self.create_publisher(Classification, GESTURE_TOPIC, RESULT_QOS)
         self.pub_det = self.create_publisher(Detection2DArray, TRACKS_TOPIC, RESULT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -113,9 +127,9 @@ class InferenceNode(Node):
                                   "more than this is shed (counted; the network's state is "
                                   "carried), and of a backlog only the newest bin is decided; "
                                   "0 processes everything in order (lossless replay)", 0.0, 60.0)
-        self.max_events_per_bin = declare(self, "max_events_per_bin", 0, "cap events per "
-                                          "time bin by counted uniform subsampling (0: no cap)",
-                                          0, 1 << 30)
+        self.max_events_per_bin = declare(self, "max_events_per_bin", DEFAULT_EVENT_CAP,
+                                          "cap events per time bin by counted uniform "
+                                          "subsampling (0: no cap)", 0, 1 << 30)
         # the callback only enqueues; one worker thread takes the backlog and runs the
         # pipeline. Latency is bounded by the deadline (late data shed, counted), memory by
         # queue_size and max_queue_bytes (the oldest dropped, counted as queue_full)
@@ -132,6 +146,14 @@ class InferenceNode(Node):
         self._shed_last = (0, 0)                # (events, shed events) at the last diagnostics
         self._bad_seen = (0, 0)                  # (bad inputs, errors) at the last report
         self._last_bad_wall = self._last_error_wall = -1e9
+        self._held = False                      # tests: the worker takes nothing while set
+        self.gc_pauses = GcPauses()
+        self.freeze_gc = declare(self, "freeze_gc", True, "move everything alive after "
+                                 "start-up (torch, the model) out of the garbage collector's "
+                                 "reach: a full collection of it stalled the worker for "
+                                 "100+ ms (2-3 bins) on a slow CPU")
+        if self.freeze_gc:
+            freeze_startup_heap()
         self.create_timer(1.0, self._diagnostics)
         self.worker = threading.Thread(target=self._work, daemon=True, name="snn4_inference")
         self.worker.start()
@@ -146,7 +168,20 @@ class InferenceNode(Node):
             self.worker.join(timeout=10.0)
         if self.worker.is_alive():
             self.get_logger().error("inference worker did not stop within 10 s")
+        elif self._reader is not None:
+            self._reader.destroy()
+        self.gc_pauses.close()
         return super().destroy_node()
+
+    @contextlib.contextmanager
+    def held(self):
+        """Tests: while inside, the worker takes nothing off the backlog (packets still
+        arrive into it), so a burst can meet a full queue or grow stale on purpose."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
 
     # the backlog and its lock (tests hold the lock to make a burst meet a full queue)
     _queue = property(lambda self: self.backlog._q)
@@ -183,9 +218,36 @@ class InferenceNode(Node):
     def shed(self):
         return self.pipeline.shed
 
+    def _ingest(self) -> None:
+        """``ingest: direct``: wait for packets (no wait while some are queued), then take
+        every one DDS holds now into the backlog -- one wake-up per backlog, not per
+        packet. At most ``queue_size`` per call, so a flood cannot keep the worker here."""
+        r = self._reader
+        try:
+            if not len(self.backlog) and not r.wait(0.1):
+                return
+            for _ in range(self.queue_size):
+                msg = r.take()
+                if msg is None:
+                    return
+                self._on_packet(msg)
+        except Exception as exc:
+            if self._stop or not self.context.ok():   # shutting down: the context is gone
+                self._stop = True
+                return
+            self.errors += 1              # counted and shown; the worker keeps going
+            self.last_exception = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"taking packets failed: {self.last_exception}")
+            time.sleep(0.1)
+
     def _work(self) -> None:
         while not self._stop:
-            late, fresh = self.backlog.take(timeout=0.1)
+            if self._reader is not None:
+                self._ingest()
+            if self._held:
+                time.sleep(0.005)
+                continue
+            late, fresh = self.backlog.take(timeout=0.1 if self._reader is None else 0.0)
             if self._stop:
                 return
             if not late and not fresh:
@@ -350,6 +412,7 @@ class InferenceNode(Node):
             self._last_error_wall = now
         self._bad_seen = (bad, self.errors)
         alive, busy_s = self.worker_state()
+        gc_n, gc_worst, gc_full = self.gc_pauses.take()      # since the last message
         shed = self.pipeline.shed
         ev_now, shed_now = shed.events, shed.shed_events()
         d_ev, d_shed = ev_now - self._shed_last[0], shed_now - self._shed_last[1]
@@ -404,6 +467,8 @@ class InferenceNode(Node):
              "skipped_bins": shed.skipped_bins, "coalesced_bins": shed.coalesced_bins,
              "decided_bins": shed.decided_bins,
              "worker_alive": alive, "worker_busy_s": f"{busy_s:.2f}",
+             "ingest": self.ingest, "gc_collections": gc_n,
+             "gc_full_collections": gc_full, "gc_pause_max_ms": f"{gc_worst * 1e3:.1f}",
              "time_regressions": st.time_regressions, "last_error": st.last_error,
              **{f"rejected.{k}": v for k, v in sorted(rej.items())},
              "rejections_total": sum(v for k, v in rej.items()

@@ -34,6 +34,17 @@ def raise_on_sigterm() -> None:
         pass
 
 
+def freeze_startup_heap() -> None:
+    """Everything alive once a node is built (modules, torch, a model) moves out of the
+    garbage collector's reach: a full collection over it paused the whole process for
+    100+ ms on a slow CPU, a stall every thread of a real-time node feels
+    (``runtime.gc_pauses``). Later garbage is collected as before."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def spin_node(node_cls, args=None) -> None:
     """Entry point body of one node as its own process (``ros2 run snn4_ros NAME``).
     SIGINT and SIGTERM end the spin with the context still valid: the controller's zero
@@ -43,6 +54,8 @@ def spin_node(node_cls, args=None) -> None:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     raise_on_sigterm()
     node = node_cls()
+    if getattr(node, "freeze_gc", True):
+        freeze_startup_heap()
     ex = SingleThreadedExecutor()
     ex.add_node(node)
     try:

@@ -19,6 +19,7 @@ from typing import Iterable
 
 from ..events.errors import UserError, did_you_mean
 from ..models.zoo import REAL_MODEL
+from ..runtime.backlog import DEFAULT_EVENT_CAP
 
 
 class ParameterError(UserError):
@@ -81,8 +82,8 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                             "shed (counted; the network's state is carried), and of a backlog "
                             "only the newest bin is decided; 0 processes everything in order "
                             "(lossless replay)", (0.0, 60.0)),
-        "max_events_per_bin": Param(int, 0, "cap events per time bin by counted uniform "
-                                    "subsampling (0: no cap)", (0, 1 << 30)),
+        "max_events_per_bin": Param(int, DEFAULT_EVENT_CAP, "cap events per time bin by "
+                                    "counted uniform subsampling (0: no cap)", (0, 1 << 30)),
         "decision_window": Param(int, 0, "latest time bins the bridge and heads read (0: the "
                                  "model's window; fewer answer sooner after a gesture "
                                  "starts)", (0, 1024)),
@@ -98,6 +99,12 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                                  "dropped (a memory guard)", (1 << 16, 1 << 34)),
         "worker_stall_s": Param(float, 2.0, "a worker busy this long on one packet is "
                                 "reported as stuck (ERROR)", (0.1, 600.0)),
+        "ingest": Param(str, "direct", "how packets reach the worker: direct (it takes every "
+                        "queued packet from DDS itself at each wake-up) or executor (one "
+                        "subscription callback per packet)", choices=("direct", "executor")),
+        "freeze_gc": Param(bool, True, "move everything alive after start-up (torch, the "
+                           "model) out of the garbage collector's reach (a full collection "
+                           "of it stalls the worker for 100+ ms on a slow CPU)"),
     },
     "gesture_controller": {
         "actions_file": Param(str, "", "YAML with controller parameters and a gesture -> "

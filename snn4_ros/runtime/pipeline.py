@@ -346,6 +346,8 @@ class PerceptionPipeline:
         allowed = max(1, -(-max_events_per_bin * min(span, bin_ns) // bin_ns))
         if len(ev) <= allowed:
             return ev
-        keep = np.linspace(0, len(ev) - 1, allowed).astype(np.int64)
+        keep = np.arange(allowed, dtype=np.int64) * len(ev) // allowed   # evenly spread
         self.shed.capped_events += len(ev) - allowed
-        return ev[keep]
+        # np.take, not ev[keep]: fancy indexing of the packed (13-byte) event records took
+        # 300 us for 10,000 events here, take 16 us
+        return np.take(ev, keep)
