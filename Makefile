@@ -76,6 +76,7 @@ bench: bench-env
 	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/tcl.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nir_roundtrip.py
 	$(BIN)/python bench/online.py
 	$(BIN)/python bench/hot_path.py

@@ -9,11 +9,13 @@ that they share the machine's load, and reports per variant the node process's C
 milliseconds per packet (user + system, from /proc: robust to a loaded machine, unlike
 wall-clock latency), p50/p99 latency, decisions, and the packets shed late. Variants:
 
-* ``executor, gc``: one executor callback per packet, the garbage collector as Python
-  leaves it (the code before this bench);
-* ``executor, gc frozen``: the start-up heap frozen out of the collector (``freeze_gc``);
-* ``direct, gc frozen``: the shipped default -- the worker takes every queued packet
-  from DDS itself (``ingest: direct``) and the heap is frozen.
+* ``old``: one executor callback per packet, the garbage collector as Python leaves it, no
+  cap on events per bin (the code before this bench);
+* ``gc frozen``: the start-up heap frozen out of the collector (``freeze_gc``);
+* ``gc frozen, direct``: and the worker takes every queued packet from DDS itself
+  (``ingest: direct``);
+* ``shipped``: and the default cap of events per bin (``max_events_per_bin``, counted
+  subsampling above 5 M events/s).
 
 The last line is one JSON object, also written to bench/results/ingest.json.
 """
@@ -37,22 +39,24 @@ from _common import Run  # noqa: E402
 from latency import Graph, _label  # noqa: E402
 
 VARIANTS = {
-    "executor, gc": {"ingest": "executor", "freeze_gc": False},
-    "executor, gc frozen": {"ingest": "executor", "freeze_gc": True},
-    "direct, gc frozen": {},
+    "old: executor, gc, no cap": {"ingest": "executor", "freeze_gc": False,
+                                  "max_events_per_bin": 0},
+    "gc frozen": {"ingest": "executor", "max_events_per_bin": 0},
+    "gc frozen, direct": {"max_events_per_bin": 0},
+    "shipped: + event cap": {},
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--rates", default="1", help="M events/s")
+    ap.add_argument("--rates", default="1,20", help="M events/s")
     ap.add_argument("--mode", default="default", help="latency.py topology")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=";".join(VARIANTS), help="names separated by ;")
     args = ap.parse_args()
     rates = [float(r) * 1e6 for r in args.rates.split(",")]
-    variants = {k: VARIANTS[k] for k in args.variants.split(",")}
+    variants = {k: VARIANTS[k] for k in args.variants.split(";")}
     runs: dict[str, list] = {f"{_label(r)} {v}": [] for r in rates for v in variants}
     with Run("ingest") as run:
         for k in range(args.rounds):
@@ -65,7 +69,7 @@ def main() -> None:
                         r["cpu_ms_per_packet"] = round(1e3 * r["cpu_s"] / r["packets_sent"], 3)
                         r["loadavg_1m"] = round(os.getloadavg()[0], 2)
                         runs[f"{_label(rate)} {name}"].append(r)
-                        print(f"round {k + 1} {_label(rate)} {name:<22} cpu "
+                        print(f"round {k + 1} {_label(rate)} {name:<26} cpu "
                               f"{r['cpu_ms_per_packet']} ms/packet ({r['cpu_cores']} cores)  "
                               f"p50 {r['p50_ms']} p99 {r['p99_ms']} ms  decisions "
                               f"{r['decisions']}/{r['expected_decisions']}  drops {r['drops']}"

@@ -4,8 +4,8 @@
 
 Runs ``snn4 up --source synthetic --duration D --json`` (the shipped graph and topology) and,
 side by side in alternating rounds, the same with other settings a slow machine may want
-(the synthetic source's packets of 10 ms instead of 2 ms: a fifth of the messages per
-second; and ``topology: single``). Each run prints ``bins`` of ``bins_expected``
+(the synthetic source's packets of 1 ms -- libcaer_driver's default -- or 10 ms instead of
+2 ms: twice or a fifth of the messages per second; and ``topology: single``). Each run prints ``bins`` of ``bins_expected``
 (``real_time_factor``, the must-hold figure: >= 0.99), the shed fraction and the source's
 own real-time factor. On a shared machine compare the rows of one run (they alternate, so
 they share the load); the load average is recorded. The last line is one JSON object, also
@@ -32,6 +32,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 
 CONFIGS = [
     ("shipped", []),
+    ("1 ms packets", ["--param", "event_source.event_message_time_threshold=0.001"]),
     ("10 ms packets", ["--param", "event_source.event_message_time_threshold=0.01"]),
     ("single process", ["--param", "graph.topology=single"]),
 ]

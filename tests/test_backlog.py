@@ -206,3 +206,81 @@ def test_gc_pauses_reports_the_worst_pause_and_full_collections():
     finally:
         mon.close()
     assert mon._on_gc not in gc.callbacks
+
+
+def _decoded_vs_skimmed(packets, skim_every: int):
+    """Decode every packet with one decoder; with another, skim every ``skim_every``-th
+    and decode the rest. Returns both decoders and the skimmed packets' checks."""
+    from snn4_ros.events import PacketDecoder
+
+    a, b = PacketDecoder(strict=False), PacketDecoder(strict=False)
+    skimmed = 0
+    for k, pkt in enumerate(packets):
+        ev = a.decode(pkt).events
+        if k % skim_every == 0:
+            got = b.skim(pkt)
+            if got is not None:
+                skimmed += 1
+                n, t0, t1 = got
+                assert n == len(ev)
+                assert (t0, t1) == ((int(ev["t"][0]), int(ev["t"][-1])) if n else (-1, -1))
+                continue
+        b.decode(pkt)
+    return a, b, skimmed
+
+
+def test_skimming_shed_evt3_leaves_the_stream_exactly_as_decoding(shared_data):
+    """Late data is skimmed (no events made) instead of decoded; the decoder's state and
+    every counter end exactly where decoding every packet leaves them -- on the real
+    Prophesee evt3 bag (vector words, triggers, 1280x720) and a synthetic stream."""
+    from snn4_ros.events.bags import iter_bag
+
+    real = [m.packet for m in iter_bag(shared_data / "rosbag2/evt3_trigger")]
+    for packets in (real, _packets(300, per_packet=500)):
+        for every in (1, 2, 3):
+            a, b, skimmed = _decoded_vs_skimmed(packets, every)
+            assert skimmed >= len(packets) // every - 2
+            assert a.snapshot() == b.snapshot()
+            assert a.stats.as_dict() == b.stats.as_dict()
+
+
+def test_skimming_refuses_what_decoding_would_report():
+    """Corrupt words, events outside the sensor or another encoding: skim returns None and
+    changes nothing, so the caller decodes (and counts) the packet the ordinary way."""
+    from snn4_ros.events import Packet, PacketDecoder
+
+    pk = _packets(3)
+    d = PacketDecoder(strict=False)
+    d.decode(pk[0])
+    before, stats = d.snapshot(), d.stats.as_dict()
+    bad = np.frombuffer(pk[1].payload().tobytes(), "<u2").copy()
+    bad[5] = 1 << 12                               # code 1: invalid in evt3
+    small = Packet(**{**pk[1].__dict__, "width": 64, "height": 64})   # events outside
+    for pkt in (Packet(**{**pk[1].__dict__, "events": bad.tobytes()}), small,
+                Packet(**{**pk[1].__dict__, "encoding": "mono"})):
+        assert d.skim(pkt) is None
+        assert d.snapshot() == before and d.stats.as_dict() == stats
+    assert d.skim(pk[1], accept=lambda t0, t1: False) is None
+    assert d.snapshot() == before and d.stats.as_dict() == stats
+    assert d.skim(pk[1]) is not None and d.stats.packets == 2
+
+
+def test_late_data_skimmed_or_decoded_sheds_the_same(net, monkeypatch):
+    """The pipeline's shed counts and its next decisions do not depend on whether late
+    packets were skimmed or decoded."""
+    pk = _packets(200)
+    runs = []
+    for skim in (True, False):
+        p = _pipeline(net)
+        if not skim:
+            monkeypatch.setattr(p, "_skim", lambda pkt: None)
+        p.process_batch([], pk[:20])
+        p.process_batch(pk[20:180], pk[180:200])
+        out = [r for q in _packets(260)[200:] for _, r in p.process_batch([], [q])]
+        runs.append((p.shed.as_dict(), p.decoder.stats.as_dict(), p.decoder.snapshot(),
+                     [r.output.logits for r in out]))
+    (s1, d1, n1, o1), (s2, d2, n2, o2) = runs
+    assert s1 == s2 and d1 == d2 and n1 == n2 and s1["late_packets"] == 160
+    assert len(o1) == len(o2) >= 2
+    for x, y in zip(o1, o2):
+        torch.testing.assert_close(x, y)

@@ -189,3 +189,79 @@ def cmp_decode(w, st, time_base, width, height):
             n_bad += 1
     st[0], st[1], st[2] = ex, pol, base
     return t[:k], x[:k], y[:k], p[:k], n_oor, n_bad
+
+
+@njit(cache=True, nogil=True)
+def evt3_skim(w, st, width, height):
+    """What ``evt3_decode`` leaves behind without making any event: for data that is shed
+    anyway (latency-bounded processing), where only the stream's state must stay exact.
+    Returns (events, ON events, first and last event time in ns (-1: none), events whose
+    time goes back, n_oor, n_bad, triggers); ``st`` is updated in place exactly as
+    ``evt3_decode`` updates it. One pass, no output arrays."""
+    ey, tlow, thigh, pol, base, valid = st[0], st[1], st[2], st[3], st[4], st[5]
+    k = 0
+    n_on = 0
+    n_oor = 0
+    n_bad = 0
+    n_back = 0
+    ntr = 0
+    t_first = np.int64(-1)
+    t_last = np.int64(-1)
+    seen_high = False
+    for i in range(w.shape[0]):
+        word = np.int64(w[i])
+        c = word >> 12
+        if c == 8 or c == 6:
+            if c == 8:
+                v = word & 0xFFF
+                last = (thigh >> 12) & 0xFFF
+                if v < last and last - v > 10:
+                    thigh += 1 << 24
+                thigh = (thigh & ~np.int64((1 << 24) - 1)) | (v << 12)
+                seen_high = True
+            else:
+                tlow = word & 0xFFF
+                if valid == 0 and seen_high:
+                    valid = 1
+                    continue
+            continue
+        if valid == 0:
+            continue
+        if c == 0:
+            ey = word & 0x7FF
+        elif c == 2 or c == 4 or c == 5:
+            tv = (thigh | tlow) * 1000
+            if c == 2:
+                bits = 1
+                nb = 1
+                b0 = word & 0x7FF
+                p = (word >> 11) & 1
+            else:
+                nb = 12 if c == 4 else 8
+                bits = word & (0xFFF if c == 4 else 0xFF)
+                b0 = base
+                p = pol
+            for b in range(nb):
+                if bits & (1 << b):
+                    ex = (b0 + b) & 0xFFFF if c != 2 else b0
+                    if ex < width and ey < height:
+                        if k == 0:
+                            t_first = tv
+                        elif tv < t_last:
+                            n_back += 1
+                        t_last = tv
+                        k += 1
+                        n_on += p
+                    else:
+                        n_oor += 1
+            if c != 2:
+                base = (base + nb) & 0xFFFF
+        elif c == 3:
+            base = word & 0x7FF
+            pol = (word >> 11) & 1
+        elif c == 10:
+            ntr += 1
+        elif c == 1 or c == 11 or c == 12 or c == 13:
+            n_bad += 1
+    st[0], st[1], st[2], st[3], st[4], st[5] = ey, tlow, thigh, pol, base, valid
+    return k, n_on, t_first, t_last, n_back, n_oor, n_bad, ntr

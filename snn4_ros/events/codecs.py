@@ -417,6 +417,41 @@ class PacketDecoder:
         self.stats.packets += 1
         return EventArray(ev, int(pkt.width), int(pkt.height), triggers)
 
+    def skim(self, pkt: Packet, accept=None) -> tuple[int, int, int] | None:
+        """For data that is shed anyway: ``(events, first t, last t)`` (ns; -1 without
+        events) with the stream's state and every counter advanced exactly as ``decode``
+        would, but no event made -- a fifth of decode's cost. Only for clean evt3 (the
+        stateful encoding live drivers send at high rates); None, with nothing changed,
+        for anything else or anything ``decode`` would report (corrupt words, coordinates
+        outside the sensor, time going back), and when ``accept(first t, last t)`` says no:
+        the caller then decodes the packet the ordinary way."""
+        if pkt.encoding != "evt3" or pkt.is_bigendian or not (
+                0 < pkt.width <= 65536 and 0 < pkt.height <= 65536):
+            return None
+        payload = pkt.payload()
+        if len(payload) % 2:
+            return None
+        s = self._evt3
+        st = np.array([s.y, s.t_low, s.t_high, s.pol, s.base_x, int(s.valid)], np.int64)
+        n, n_on, t0, t1, n_back, n_oor, n_bad, n_tr = _k.evt3_skim(
+            np.ascontiguousarray(payload.view("<u2"), dtype=np.uint16), st, int(pkt.width),
+            int(pkt.height))
+        if n_oor or n_bad or n_back or (n and self._last_t is not None and t0 < self._last_t):
+            return None
+        if accept is not None and not accept(int(t0), int(t1)):
+            return None
+        self._count_seq(int(pkt.seq))
+        self.stats.bytes += len(payload)
+        self._evt3 = Evt3State(y=int(st[0]), t_low=int(st[1]), t_high=int(st[2]),
+                               pol=int(st[3]), base_x=int(st[4]), valid=bool(st[5]))
+        if n:
+            self._last_t = int(t1)
+        self.stats.events += int(n)
+        self.stats.on += int(n_on)
+        self.stats.triggers += int(n_tr)
+        self.stats.packets += 1
+        return int(n), int(t0), int(t1)
+
     def snapshot(self) -> tuple:
         """The stream state (not the stats): what a caller restores when it rejects a
         packet after decoding it, so that a rejected packet leaves no trace on the stream

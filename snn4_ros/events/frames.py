@@ -226,9 +226,13 @@ class FrameStream:
         after these continue the same timeline."""
         if len(ev) == 0:
             return 0
-        t_last = int(ev["t"][-1])
+        return self.shed_span(int(ev["t"][0]), int(ev["t"][-1]))
+
+    def shed_span(self, t_first: int, t_last: int) -> int:
+        """``shed`` for events known only by their first and last time (skimmed, never
+        made: ``PacketDecoder.skim``)."""
         if self.t0_ns is None:
-            self.t0_ns = int(ev["t"][0]) // self.bin_ns * self.bin_ns
+            self.t0_ns = t_first // self.bin_ns * self.bin_ns
         self._latest_ns = t_last if self._latest_ns is None else max(self._latest_ns, t_last)
         return self.skip_to(t_last)
 
@@ -301,7 +305,7 @@ def background_activity_filter(ev: np.ndarray, width: int, height: int,
             best = np.maximum(best, last[ys + dy, xs + dx])
         keep[a:b] = ts - best <= win
         last[ys, xs] = ts        # time-sorted: the last write per pixel is its latest event
-    return ev[keep]
+    return np.compress(keep, ev)
 
 
 def to_dv_store(ev: np.ndarray):
@@ -344,7 +348,7 @@ def rescale_events(ev: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -
     x = ev["x"].astype(np.int64) - x0
     y = ev["y"].astype(np.int64) - y0
     keep = (x >= 0) & (x < cw) & (y >= 0) & (y < ch)
-    out = ev[keep].copy()
+    out = np.compress(keep, ev)     # a copy; ev[keep] is ~8x slower on the packed records
     out["x"] = x[keep] * dw // cw
     out["y"] = y[keep] * dh // ch
     return out

@@ -305,6 +305,14 @@ class PerceptionPipeline:
         for pkt in late:
             st.packets += 1
             st.late_packets += 1
+            got = self._skim(pkt)
+            if got is not None:                  # evt3 in step with the stream: no events made
+                n, t_first, t_last = got
+                st.events += n
+                st.late_events += n
+                if n:
+                    st.skipped_bins += self.frames.shed_span(t_first, t_last)
+                continue
             for ev in self._admit_or_none(pkt):
                 st.events += len(ev)
                 st.late_events += len(ev)
@@ -330,6 +338,24 @@ class PerceptionPipeline:
                 st.decided_bins += 1
         self.timing = (0.0, t_frames - t_start)  # decode and windowing of the whole batch
         return out
+
+    def _skim(self, pkt: Packet) -> tuple[int, int, int] | None:
+        """A late packet's (events, first t, last t) at a fraction of decoding's cost, when it
+        is plainly the stream going on: evt3, the stream's own size and the model's (so no
+        event would be cropped away and the shed count is exact), inside the checks
+        ``_admit`` makes (time span, no jump, no change waiting for confirmation). Anything
+        else is None and goes the ordinary way, with all its checks and counters."""
+        latest = self.frames.latest_ns
+        geom = (int(pkt.width), int(pkt.height))
+        if latest is None or self._candidate is not None or geom != self.stream_geometry \
+                or geom != self.model_geometry:
+            return None
+
+        def plain(t0: int, t1: int) -> bool:
+            return t0 < 0 or (t1 - t0 <= self.max_span_ns and t0 - latest <= self.max_gap_ns
+                              and t0 >= self.frames.t0_ns - self.max_gap_ns)
+
+        return self.decoder.skim(pkt, plain)
 
     def _admit_or_none(self, pkt: Packet) -> list[np.ndarray]:
         """``_admit`` for a batch: a packet of the wrong geometry is counted and skipped."""
