@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,13 +43,21 @@ GOAL = 0.99
 
 def _up(duration: float, extra: list[str]) -> dict:
     snn4 = Path(sys.executable).parent / "snn4"
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     p = subprocess.run([str(snn4), "up", "--source", "synthetic", "--duration", str(duration),
                         "--json", *extra], capture_output=True, text=True,
                        timeout=duration + 240)
+    r1, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
         return {"error": f"exit {p.returncode}: {p.stderr.strip().splitlines()[-1:]}"}
-    return json.loads(lines[-1])
+    out = json.loads(lines[-1])
+    # CPU of the whole graph (snn4 up and its source process; start-up included), per
+    # second of its run: robust to a loaded machine where the bins figure is not
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    out.update(cpu_s=round(cpu, 2), wall_s=round(wall, 1), cpu_cores=round(cpu / wall, 3),
+               loadavg_1m=round(os.getloadavg()[0], 2))
+    return out
 
 
 def main() -> None:
@@ -66,7 +76,8 @@ def main() -> None:
                 runs[label].append(r)
                 print(f"round {k + 1} {label:<16} " + (r["error"] if "error" in r else
                       f"{r['bins']}/{r['bins_expected']} bins = {r['real_time_factor']}x, "
-                      f"shed {r.get('shed_fraction')}, source {r.get('source_real_time_factor')}x"),
+                      f"shed {r.get('shed_fraction')}, source {r.get('source_real_time_factor')}x"
+                      f", cpu {r['cpu_s']} s in {r['wall_s']} s, load {r['loadavg_1m']}"),
                       flush=True)
         rows = {}
         for label, rs in runs.items():
