@@ -172,10 +172,11 @@ def section_ingest(r: dict) -> str:
     out = [f"`python bench/ingest.py` ({_meta(r)}; `bench/latency.py`'s {r['mode']} topology, "
            f"{r['seconds']:g} s per run, {r['rounds']} alternating rounds; CPU of the node "
            "process from /proc)", "",
-           "| rate, variant | CPU ms per packet (median) | p99 ms per run | drops per run | "
+           "| rate, variant | CPU ms per packet, per run | p99 ms per run | drops per run | "
            "decisions per run |", "|---|---|---|---|---|"]
     for label, row in r["rows"].items():
-        out.append(f"| {label} | {_f(row['cpu_ms_per_packet_median'], 3)} | "
+        out.append(f"| {label} | "
+                   + ", ".join(_f(x["cpu_ms_per_packet"], 3) for x in row["runs"]) + " | "
                    + ", ".join(_f(v, 1) for v in row["p99_ms"]) + " | "
                    + ", ".join(str(v) for v in row["drops"]) + " | "
                    + ", ".join(row["decisions"]) + " |")
