@@ -266,3 +266,38 @@ def test_label_topic(tmp_path, labelled_bag, net):
     assert labels_from_topic(out, "/ground_truth") == csv_iv
     with pytest.raises(LabelError, match="not vision_msgs/msg/Classification"):
         labels_from_topic(out, "/event_camera/events")
+
+
+def _trace(ticks):
+    """A ReplayTrace with commands (linear, angular, action) at 20 ms ticks."""
+    from snn4_ros.eval.inprocess import ReplayTrace
+
+    tr = ReplayTrace("x", ["a", "b", "none"])
+    tr.cmd_t = np.arange(len(ticks), dtype=np.int64) * 20_000_000
+    tr.cmd_lin = np.array([t[0] for t in ticks], float)
+    tr.cmd_ang = np.array([t[1] for t in ticks], float)
+    tr.cmd_action = [t[2] for t in ticks]
+    return tr
+
+
+def test_the_ramp_down_after_an_action_ends_is_the_same_motion_not_a_second_command():
+    from snn4_ros.eval.metrics import command_episodes
+
+    up = [(0.0, 0.04 * i, "turn") for i in range(1, 6)]              # speeds up to 0.2
+    hold_ends = [(0.0, 0.16, None), (0.0, 0.12, None), (0.0, 0.08, None), (0.0, 0.04, None)]
+    abstains = [(0.0, 0.16, "none"), (0.0, 0.08, "none")]
+    zero = [(0.0, 0.0, None)]
+    for tail in (hold_ends, abstains):
+        eps = command_episodes(_trace(zero + up + tail + zero))
+        assert [e[2] for e in eps] == ["turn"], eps
+        assert eps[0][1] - eps[0][0] == (len(up) + len(tail)) * 20_000_000
+    # a new action that drives the robot somewhere else is a second motion
+    other = [(0.02, 0.16, "forward"), (0.04, 0.12, "forward")]       # linear speeds up
+    flip = [(0.0, -0.04, "turn_back")]                               # angular changes sign
+    slower = [(0.0, 0.16, "turn_slow"), (0.0, 0.12, "turn_slow"), (0.0, 0.1, "turn_slow"),
+              (0.0, 0.1, "turn_slow"), (0.0, 0.06, None), (0.0, 0.02, None)]   # levels off
+    for tail, second in ((other, "forward"), (flip, "turn_back"), (slower, "turn_slow")):
+        assert [e[2] for e in command_episodes(_trace(zero + up + tail + zero))] == \
+            ["turn", second]
+    # two motions with a standstill between them stay two
+    assert len(command_episodes(_trace(zero + up + zero + up + zero))) == 2

@@ -24,7 +24,7 @@ import traceback
 from ..events.errors import UserError
 
 __all__ = ["UserError", "ArgumentParser", "HelpFormatter", "run_command", "debug_requested",
-           "positive_float", "unit_interval"]
+           "positive_float", "unit_interval", "count_or_auto"]
 
 EXIT_USER = 2           # argparse's own status for a usage error
 EXIT_BUG = 1
@@ -130,4 +130,21 @@ def _bounded(lo: float, hi: float | None, lo_open: bool, what: str):
 
 
 positive_float = _bounded(0.0, None, True, "a number above 0")
+
+
+def _whole(lo: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"want {what}, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"want {what}, got {text}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+count_or_auto = _whole(0, "a whole number >= 0 (0: automatic)")
+
 unit_interval = _bounded(0.0, 1.0, True, "a probability in (0, 1]")

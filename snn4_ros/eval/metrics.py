@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..events.codecs import DecodeStats
 from ..runtime.control import ControllerConfig
 from ..models.energy import energy_estimate
 from .inprocess import ReplayTrace
@@ -42,18 +43,46 @@ def _pct(a, qs=(50, 90, 99)) -> dict:
                                                                 "n": int(len(a))}
 
 
+def _winds_down(t: np.ndarray, lin: np.ndarray, ang: np.ndarray, nz: np.ndarray, i: int) -> bool:
+    """Whether the ticks from ``i`` on only bring the robot to a standstill: the speed falls
+    on every tick (the acceleration-limited ramp to a zero target), no axis grows or changes
+    sign, until a zero command -- whatever actions those ticks carry (the hold running out,
+    then a confident ``none``). A new action that drives somewhere (faster, the other way, or
+    on at a lower speed, where the ramp levels off) is not a wind-down."""
+    j = i
+    while j < len(nz) and nz[j]:
+        fell = False
+        for v in (lin, ang):
+            if v[j] != 0.0 and (v[j] * v[j - 1] <= 0 or abs(v[j]) > abs(v[j - 1])):
+                return False
+            fell |= abs(v[j]) < abs(v[j - 1])
+        if not fell and t[j] > t[j - 1]:          # time passed, the speed did not fall
+            return False
+        j += 1
+    return j < len(nz)
+
+
 def command_episodes(tr: ReplayTrace) -> list[tuple[int, int, str | None]]:
-    """(start_ns, end_ns, action) of every run of non-zero commands of one action."""
-    nz = (tr.cmd_lin != 0) | (tr.cmd_ang != 0)
+    """(start_ns, end_ns, action) of every motion: a run of non-zero commands, named by the
+    action that started it.
+
+    When an action ends (its hold runs out, or a confident ``none`` abstains) the controller
+    ramps the speed down under its acceleration limit, and those ticks carry the new state's
+    action (None, ``none``): they are the end of the same motion, not a second command. A
+    change to another action that drives the robot on starts a new episode."""
+    lin, ang = np.asarray(tr.cmd_lin, float), np.asarray(tr.cmd_ang, float)
+    nz = (lin != 0) | (ang != 0)
+    act = tr.cmd_action
     out, start = [], None
     for i, z in enumerate(nz):
-        if start is not None and (not z or tr.cmd_action[i] != tr.cmd_action[start]):
-            out.append((int(tr.cmd_t[start]), int(tr.cmd_t[i]), tr.cmd_action[start]))
+        if start is not None and (not z or (act[i] != act[i - 1]
+                                            and not _winds_down(tr.cmd_t, lin, ang, nz, i))):
+            out.append((int(tr.cmd_t[start]), int(tr.cmd_t[i]), act[start]))
             start = None
         if z and start is None:
             start = i
     if start is not None:
-        out.append((int(tr.cmd_t[start]), int(tr.cmd_t[-1]), tr.cmd_action[start]))
+        out.append((int(tr.cmd_t[start]), int(tr.cmd_t[-1]), act[start]))
     return out
 
 
@@ -142,9 +171,8 @@ def compute_metrics(traces: list[ReplayTrace], threshold: float = 0.9,
         "events": int(events),
         "messages": int(sum(t.log.messages for t in traces)),
         "skipped_messages": int(sum(t.log.skipped_messages for t in traces)),
-        "decode_skips": {k: int(sum(t.decode.get(k, 0) for t in traces))
-                         for k in ("seq_gaps", "skipped_packets", "out_of_range",
-                                   "time_regressions", "truncated_bytes", "bad_words")},
+        "decode_skips": {k: int(sum(t.decode.get(k, 0) + t.log.file_skips.get(k, 0)
+                                    for t in traces)) for k in DecodeStats.SKIP_FIELDS},
         "geometry_errors": int(sum(t.geometry_errors for t in traces)),
         "time_jumps": int(sum(t.time_jumps for t in traces)),
         "errors": [e for t in traces for e in t.log.errors][:20],

@@ -389,11 +389,27 @@ def run_recipe(recipe: RealWorldRecipe, out: str | Path, log=print) -> dict:
     return {"crossval": cv, "card": card}
 
 
+def check_positive_labels(clips: list[LabelledClip], classes, where) -> None:
+    """A positive clip counts only when the controller commands its label's gesture: a label
+    the model does not know would score every clip 0 without a word, so it is refused."""
+    from ..events.errors import did_you_mean
+    from ..events.labels import LabelError
+
+    unknown = sorted({c.label for c in clips} - set(classes))
+    if unknown:
+        raise LabelError(f"label {unknown[0]!r} is not a gesture of the model"
+                         f"{did_you_mean(unknown[0], classes)} (its classes: "
+                         f"{', '.join(classes)}); a taught model answers the names it was "
+                         "taught (snn4 teach --base-gestures keeps the base model's names)",
+                         where=f"{where}/labels.csv")
+
+
 def replay_tradeoff(net: HybridNet, positives: str | Path, traces: list[ReplayTrace],
                     controller: dict) -> dict:
     """For ``snn4 replay --positives DIR``: replay the labelled clips too, and sweep the
     controller over them and the unlabelled recordings of this replay (the negatives)."""
     clips = read_labels_csv(positives)
+    check_positive_labels(clips, net.cfg.classes, positives)
     pos_logs = replay_logs(net, [str(c.path) for c in clips])
     neg_logs = [decision_log(t) for t in traces if not t.labels]
     cfg = ControllerConfig.from_dict(controller)

@@ -20,6 +20,11 @@ import numpy as np
 from .inprocess import ReplayTrace
 
 
+# a timeline figure per recording, up to this many (a folder of 100 N-MNIST samples would
+# make the page tens of MB); the page says when some are left out
+MAX_TIMELINES = 12
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
@@ -79,7 +84,7 @@ def _plots(metrics: dict, traces: list[ReplayTrace]) -> list[tuple[str, str]]:
     if metrics.get("tradeoff"):
         out.append(("False commands vs recognition (controller settings)",
                     _png(tradeoff_figure(metrics["tradeoff"], metrics.get("controller")))))
-    for tr in traces[:4]:
+    for tr in traces[:MAX_TIMELINES]:
         if not len(tr.dec_t) and not len(tr.packet_t):
             continue
         t0 = tr.t_first_ns
@@ -184,6 +189,9 @@ def write_html(path: Path, metrics: dict, traces: list[ReplayTrace]) -> None:
                  ("command episodes / min, worst unlabelled recording",
                   m["unlabelled_episodes_per_min_worst"])]
     head += [("fraction of command ticks moving", m.get("moving_fraction"))]
+    if len(traces) > MAX_TIMELINES:
+        head += [("timelines", f"the first {MAX_TIMELINES} of {len(traces)} recordings "
+                               "(every recording's figures are in report.json)")]
     e = m["energy_estimate"]
     head += [("synops per decision (mean)", m["synops_per_decision_mean"])]
     if e.get("applicable"):

@@ -93,8 +93,16 @@ class DecodeStats:
     # skipped packets by cause: unknown_encoding, invalid_geometry, truncated, corrupt, ...
     skipped_by_cause: dict = field(default_factory=dict)
 
+    # the counters of data skipped rather than decoded (what a report must not hide)
+    SKIP_FIELDS = ("seq_gaps", "skipped_packets", "out_of_range", "time_regressions",
+                   "truncated_bytes", "bad_words")
+
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def skips(self) -> dict[str, int]:
+        """The non-zero skip counters."""
+        return {k: int(getattr(self, k)) for k in self.SKIP_FIELDS if getattr(self, k)}
 
 
 # --------------------------------------------------------------------------- helpers

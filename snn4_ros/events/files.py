@@ -182,6 +182,15 @@ def read_prophesee_raw(path: str | Path, strict: bool = True,
 
 
 # --------------------------------------------------------------------------- AEDAT4
+def _dv_reason(exc: Exception) -> str:
+    """dv-processing's message without its C++ source location and stack trace: the line
+    that names what went wrong (e.g. "EndOfFile: ... End-Of-File reached")."""
+    lines = [ln.strip() for ln in str(exc).splitlines()]
+    keep = [ln for ln in lines if ln and not ln.startswith(("/", "Stacktrace"))
+            and not re.match(r"^\d+# ", ln)]
+    return " ".join(keep) or (lines[0] if lines else type(exc).__name__)
+
+
 def read_aedat4(path: str | Path, strict: bool = True) -> tuple[EventArray, DecodeStats]:
     """AEDAT4 through dv-processing (the reference implementation of the format)."""
     import dv_processing as dv
@@ -190,7 +199,8 @@ def read_aedat4(path: str | Path, strict: bool = True) -> tuple[EventArray, Deco
     try:
         rec = dv.io.MonoCameraRecording(str(path))
     except Exception as exc:  # dv raises RuntimeError with its own text
-        raise CorruptDataError(f"dv-processing cannot open it: {exc}", where=str(path)) from None
+        raise CorruptDataError(f"dv-processing cannot open it: {_dv_reason(exc)}",
+                               where=str(path)) from None
     if not rec.isEventStreamAvailable():
         raise NoEventsError("the recording has no event stream", where=str(path))
     w, h = rec.getEventResolution()
@@ -205,8 +215,8 @@ def read_aedat4(path: str | Path, strict: bool = True) -> tuple[EventArray, Deco
             stats.packets += 1
             parts.append(make_events(a["timestamp"] * 1000, a["x"], a["y"], a["polarity"]))
     except Exception as exc:
-        err = CorruptDataError(f"reading stopped after {stats.packets} packets: {exc}",
-                               where=str(path))
+        err = CorruptDataError(f"reading stopped after {stats.packets} packets: "
+                               f"{_dv_reason(exc)}", where=str(path))
         if strict:
             raise err from None
         stats.skipped_packets += 1

@@ -28,6 +28,8 @@ class MessageLog:
     messages: int = 0
     skipped_messages: int = 0
     errors: list[str] = field(default_factory=list)
+    # an event file's reader skips (DecodeStats.skips: truncated bytes, out-of-range events...)
+    file_skips: dict[str, int] = field(default_factory=dict)
 
 
 def iter_messages(path: str | Path, topic: str | None = None, strict: bool = False,
@@ -70,7 +72,10 @@ def iter_messages(path: str | Path, topic: str | None = None, strict: bool = Fal
             log.skipped_messages += getattr(exc, "missing", 1)
             log.errors.append(str(exc))
         return
-    ea, _, _ = read_recording(path, strict=strict)
+    ea, stats, _ = read_recording(path, strict=strict)
+    log.file_skips = stats.skips()
+    if stats.last_error:
+        log.errors.append(stats.last_error)
     enc = PacketEncoder("mono", ea.width, ea.height)
     for ev in time_chunks(ea.events, packet_us):
         log.messages += 1

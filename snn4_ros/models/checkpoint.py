@@ -8,6 +8,8 @@ produced the model. Loading checks both and says what is wrong in words.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -49,6 +51,9 @@ def save(model: HybridNet, base: str | Path, card_extra: dict | None = None) -> 
             "weights": st_path.name}
     card.update(card_extra or {})
     card_path.write_text(json.dumps(card, indent=2) + "\n")
+    # safetensors creates its file owner-only (0600); a model is shared like its card (the
+    # umask's mode), or another user -- a ROS node's -- could read the card but not the weights
+    os.chmod(st_path, stat.S_IMODE(os.stat(card_path).st_mode))
     return st_path, card_path
 
 

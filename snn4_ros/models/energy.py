@@ -40,10 +40,13 @@ def energy_estimate(mappable: bool, why: str, synops: float, macs: float,
     """Estimates per ``per`` (and per second at ``rate_hz``); for a model that does not map
     onto Loihi only the reason."""
     if not mappable:
+        # the reasons, not check_loihi's heading ("... does not map onto Loihi 2:")
+        reasons = [ln.strip() for ln in why.splitlines()[1:] if ln.strip()] if why else []
+        first = reasons[0] + (f" and {len(reasons) - 1} more" if len(reasons) > 1 else "") \
+            if reasons else (why.strip() or "not a Loihi profile")
         return {"applicable": False,
                 "why": "no energy estimate: the model does not map onto Loihi 2 "
-                       f"({why.splitlines()[0] if why else 'not a Loihi profile'}); "
-                       "see the hybridnet-loihi profile"}
+                       f"({first}); see the hybridnet-loihi profile"}
     out = {"applicable": True,
            f"snn_loihi_uj_per_{per}": synops * PJ_PER_SYNOP_LOIHI * 1e-6,
            f"ann_int8_uj_per_{per}": macs * PJ_PER_MAC_INT8 * 1e-6,

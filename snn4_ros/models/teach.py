@@ -125,11 +125,13 @@ def check_demos(demos: list[Demo], cfg: TeachConfig) -> dict[str, list[Demo]]:
                          "'nothing'")
     sizes = {(d.events.width, d.events.height) for d in demos}
     if len(sizes) > 1:
-        where = {f"{w}x{h}": sorted({d.source for d in demos
-                                      if (d.events.width, d.events.height) == (w, h)})[:2]
-                 for w, h in sizes}
-        raise TeachError("the demonstrations come from sensors of different sizes "
-                         f"({where}); record one session with one camera")
+        def named(w, h):                 # every file of a size, or the first 3 and a count
+            src = sorted({d.source for d in demos if (d.events.width, d.events.height) == (w, h)})
+            more = f" and {len(src) - 3} more" if len(src) > 3 else ""
+            return f"{w}x{h}: {', '.join(src[:3])}{more}"
+        raise TeachError("the demonstrations come from sensors of different sizes ("
+                         + "; ".join(named(w, h) for w, h in sorted(sizes))
+                         + "); record one session with one camera")
     for d in demos:
         if d.end_ns <= d.start_ns:
             raise TeachError(f"{d.source}: empty time range for {d.label!r}")

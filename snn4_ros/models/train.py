@@ -65,9 +65,28 @@ class TrainConfig:
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``; a device this machine's torch
+    cannot use is the user's mistake, said in one line (torch's own error is an assertion
+    deep inside the first tensor move)."""
+    from ..events.errors import UserError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name!r}: not a torch device (auto, cpu, cuda, cuda:N)") \
+            from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA "
+                            "GPU; use --device cpu (or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: only {torch.cuda.device_count()} CUDA "
+                            "device(s) here")
+    elif dev.type != "cpu":
+        raise UserError(f"--device {name}: snn4_ros runs on cpu or cuda")
+    return dev
 
 
 def seed_everything(seed: int) -> None:

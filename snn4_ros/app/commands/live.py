@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from ..errors import positive_float
+
 
 def cmd_demo(args) -> int:
     from ..demo import run_demo
@@ -107,7 +109,8 @@ def cmd_up(args) -> int:
 
 def parser_demo(sub) -> None:
     q = sub.add_parser("demo", help="run the pipeline on the synthetic DVS with live statistics")
-    q.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    q.add_argument("--duration", type=positive_float, default=None,
+                   help="seconds (default: until Ctrl-C)")
     q.add_argument("--seed", type=int, default=0, help="seeds the synthetic scene")
     q.add_argument("--encoding", default="evt3", choices=["evt3", "libcaer_cmp", "libcaer", "mono"],
                    help="EventPacket encoding on the way through the pipeline")
@@ -121,7 +124,8 @@ def parser_up(sub) -> None:
                        "process; --param graph.topology=single for one process)")
     q.add_argument("--source", help="event source: synthetic[:seed=S], camera[:SERIAL] or "
                    "a recording PATH (snn4 sources lists them; default: the graph YAML's)")
-    q.add_argument("--duration", type=float, help="seconds, then stop (default: until Ctrl-C)")
+    q.add_argument("--duration", type=positive_float,
+                   help="seconds, then stop (default: until Ctrl-C)")
     q.add_argument("--graph", default="perception", help="config/<graph>.yaml or a path")
     q.add_argument("--params-file", metavar="YAML",
                    help="ros__parameters file applied on top of the graph's (ros2 param dump "

@@ -47,9 +47,9 @@ def _print_info(info: dict) -> None:
     if info["events"]:
         print(f"  time       {info['t_first_us']:.0f} .. {info['t_last_us']:.0f} us "
               f"({info['duration_s']:.3f} s, {info['events'] / max(info['duration_s'], 1e-9):,.0f} ev/s)")
-    skipped = {k: v for k, v in s.items() if k in ("seq_gaps", "skipped_packets", "out_of_range",
-                                                   "time_regressions", "truncated_bytes",
-                                                   "bad_words") and v}
+    from ...events.codecs import DecodeStats
+
+    skipped = {k: v for k, v in s.items() if k in DecodeStats.SKIP_FIELDS and v}
     if skipped:
         print(f"  skipped    {skipped}")
 

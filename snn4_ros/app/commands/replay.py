@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from ..errors import positive_float, unit_interval
+from ..errors import count_or_auto, positive_float, unit_interval
 
 
 def cmd_replay(args) -> int:
@@ -19,7 +19,10 @@ def cmd_replay(args) -> int:
     from ..replay_jobs import ReplayJob, run_replay
     from ...events import EventDataError
     from ...events.errors import UserError
+    from ...models.train import pick_device
 
+    # a device torch cannot use: one line, before any work; "auto" resolved here
+    args.device = str(pick_device(args.device))
     controller = {}
     if args.controller:
         with open(args.controller) as f:
@@ -61,8 +64,12 @@ def cmd_replay(args) -> int:
         from ...models.zoo import find_model
 
         net, _ = checkpoint.load(find_model(job.model))
-        m.update(replay_tradeoff(net, args.positives, traces,
-                                 controller or traces[0].model.get("controller") or {}))
+        try:
+            m.update(replay_tradeoff(net, args.positives, traces,
+                                     controller or traces[0].model.get("controller") or {}))
+        except (LabelError, ValueError, FileNotFoundError) as exc:
+            print(f"snn4 replay: --positives: {exc}", file=sys.stderr)
+            return 2
     paths = write_report(args.report, m, traces) if args.report else None
     if args.json:
         out = {k: v for k, v in m.items() if k != "interval_results"}
@@ -72,7 +79,8 @@ def cmd_replay(args) -> int:
     print(f"{m['events']:,} events, {m['duration_s']:.1f} s of recording in {m['wall_s']:.1f} s "
           f"(real-time factor {m['real_time_factor']:.1f}, {m['events_per_s_sustained']:,.0f} "
           f"ev/s, {m['mode']}); {m['decisions']} decisions, {m['commands_nonzero']} non-zero "
-          f"of {m['commands']} commands; skipped messages {m['skipped_messages']}")
+          f"of {m['commands']} commands; skipped messages {m['skipped_messages']}"
+          + "".join(f", {k} {v:,}" for k, v in m["decode_skips"].items() if v))
     for tr in traces:
         if tr.labels:
             print(f"  labels: {tr.model.get('labels')} ({len(tr.labels)} intervals"
@@ -91,9 +99,11 @@ def cmd_replay(args) -> int:
                   f"{r['episodes']} command episodes ({r['episodes_per_min']:.2f}/min), "
                   f"{100 * r['moving_fraction']:.1f} % of ticks moving")
     if m.get("unlabelled_recordings"):
+        def rate(v):                   # None: recordings too short for a rate
+            return "-" if v is None else f"{v:.2f}"
         print(f"  unlabelled recordings (no command gesture: every episode is a false command): "
-              f"{m['unlabelled_episodes_per_min']:.2f} episodes/min pooled, worst "
-              f"{m['unlabelled_episodes_per_min_worst']:.2f}/min")
+              f"{rate(m['unlabelled_episodes_per_min'])} episodes/min pooled, worst "
+              f"{rate(m['unlabelled_episodes_per_min_worst'])}/min")
     if m.get("positives_commanded") is not None:
         print(f"  positives {args.positives}: the controller commanded "
               f"{m['positives_commanded']}/{m['positives']} clips "
@@ -147,8 +157,9 @@ def parser_replay(sub) -> None:
                    help="stop at the first bad message or recording instead of skipping and "
                    "counting (without it, a recording that cannot be read is reported, the "
                    "rest are replayed and the exit status is 1)")
-    q.add_argument("--jobs", type=int, default=0, help="parallel processes (default: one per "
-                   "recording, up to the core count)")
-    q.add_argument("--device", default="cpu", help="torch device of the model (cpu, cuda)")
+    q.add_argument("--jobs", type=count_or_auto, default=0, help="parallel processes (0: one "
+                   "per recording, up to the core count)")
+    q.add_argument("--device", default="cpu",
+                   help="torch device of the model (cpu, cuda, auto: CUDA when present)")
     q.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     q.set_defaults(fn=cmd_replay)

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from ..errors import unit_interval
+from ..errors import positive_float, unit_interval
 
 PRESETS = ("hybridnet-s", "hybridnet-s-sdsa", "hybridnet-xs", "hybridnet-loihi",
            "hybridnet-nmnist")     # models.hybridnet.PRESETS (tests check they agree)
@@ -212,7 +212,7 @@ def parser_eval(sub) -> None:
     q.add_argument("--threshold", type=unit_interval, default=0.9,
                    help="early exit: decide at the first bin whose confidence reaches this "
                         "(1 waits for the whole clip)")
-    q.add_argument("--stride", type=float, default=0.32,
+    q.add_argument("--stride", type=positive_float, default=0.32,
                    help="folder datasets: seconds between the sliding windows scored per clip")
     q.add_argument("--plot", help="write the confusion matrix as a PNG")
     q.add_argument("--record", action="store_true",
