@@ -283,11 +283,61 @@ def section_tcl(r: dict) -> str:
     return "\n".join(out)
 
 
+def _convert_table(t: dict, label: str) -> list[str]:
+    ann = t["ann_accuracy"]
+    keys = ("none", "signed", "window_none", "window_signed")
+    out = [f"| T (bin) | {label}: QCFS ANN | bins | + signed spikes | window | + signed spikes "
+           "| agrees with the ANN (bins+signed / window+signed) |", "|---|---|---|---|---|---|---|"]
+    for r in t["rows"]:
+        cells = " | ".join(f"{r[k]['accuracy']:.3f} ({100 * (r[k]['accuracy'] - ann):+.1f})"
+                           for k in keys)
+        out.append(f"| {r['T']} ({r['bin_ms']:g} ms) | {ann:.3f} | {cells} | "
+                   f"{r['signed']['agrees_with_ann']:.3f} / "
+                   f"{r['window_signed']['agrees_with_ann']:.3f} |")
+    return out
+
+
+NAMES = {"none": "bins", "signed": "bins + signed spikes", "window_none": "window",
+         "window_signed": "window + signed spikes"}
+
+
+def section_convert(r: dict) -> str:
+    n = r["nmnist"]
+    w = n["within_1_point"]
+    say = lambda v: f"T = {v}" if v is not None else "at no T swept"  # noqa: E731
+    out = [f"`python bench/convert.py` ({_meta(r)}; {r['threads']} thread(s)). Real N-MNIST: "
+           f"`{n['model']}` (L = {n['levels']} levels, thresholds lam = "
+           + ", ".join(f"{v:.2f}" for v in n["lam"])
+           + f"; trained {n['epochs']} epochs on {n['train_samples']} real samples), scored on "
+           f"{n['held_out']}. Accuracy (points from the ANN); *bins*: bin t of the window "
+           "drives step t (event-driven, what streams); *window*: the bins' mean at every step "
+           "(a constant current, QCFS's setting; needs the whole window first):", ""]
+    out += _convert_table(n, "N-MNIST")
+    ok = r["within_1_point_at_T_le_8"]
+    out += ["", "Within 1 point of the ANN from: " + "; ".join(
+        f"{NAMES[k]} {say(v)}" for k, v in w.items()) + ". The issue's bar (within 1 point at "
+        "T <= 8): " + "; ".join(f"{NAMES[k]} **{'met' if v else 'not met'}**"
+                                for k, v in ok.items()) + "."]
+    g = r.get("gesture")
+    if g:
+        sy = g["synthetic"]
+        out += ["", f"Gesture task (`hybridnet-s` twin trained here on {sy['train']}, "
+                f"{sy['epochs']} epochs -- a small budget -- scored on {sy['held_out']}):", ""]
+        out += _convert_table(sy, "synthetic")
+        if "real_dvs128" in g:
+            rd = g["real_dvs128"]
+            out += ["", f"The same networks on {rd['data']} (the ANN never saw a real event: "
+                    "read the agreement column, whether the spiking network gives the ANN's "
+                    "answer, beside both accuracies):", ""]
+            out += _convert_table(rd, "real DVS128")
+    return "\n".join(out)
+
+
 SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events,
             "onset": section_onset, "hot_path": section_hot_path,
             "nir_roundtrip": section_nir_roundtrip, "online": section_online,
             "realtime": section_realtime, "calibration": section_calibration,
-            "tcl": section_tcl, "ingest": section_ingest}
+            "tcl": section_tcl, "ingest": section_ingest, "convert": section_convert}
 
 
 def render(text: str) -> str:

@@ -5,6 +5,7 @@
     snn4 record-synthetic --out BAG             a labelled bag from the synthetic DVS
     snn4 train --dataset SPEC --preset P --out models/NAME
     snn4 eval --model M --dataset SPEC [--json]
+    snn4 convert --dataset SPEC --out models/NAME   QCFS ANN twin -> spiking network, T sweep
     snn4 finetune-real --out models/NAME         real clips + negatives + synthetic, cross-validated
     snn4 simstats                               real DVS128 vs simulator statistics, as a plot
     snn4 up [--source SPEC] [--duration S]      the ROS 2 graph (source in its own process)
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import sys
 
-from .commands import export, live, loihi, recordings, replay, teach, training
+from .commands import convert, export, live, loihi, recordings, replay, teach, training
 from .errors import ArgumentParser, debug_requested, run_command
 
 
@@ -57,6 +58,7 @@ def build_parser() -> ArgumentParser:
     recordings.parser_record_synthetic(sub)
     training.parser_train(sub)
     training.parser_eval(sub)
+    convert.parser_convert(sub)
     training.parser_finetune_real(sub)
     training.parser_simstats(sub)
     live.parser_up(sub)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     if args.cmd in ("train", "eval", "demo", "up", "replay", "loihi", "finetune-real",
-                    "teach"):
+                    "teach", "convert"):
         from ..models.allocator import tune_allocator
         tune_allocator()
     args.raw_argv = argv

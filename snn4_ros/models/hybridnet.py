@@ -60,6 +60,14 @@ class HybridNetConfig:
     surrogate_alpha: float = 2.0
     learnable_surrogate: bool = False  # the surrogate's width is a trained parameter (LSG)
     window: int = 16                   # time bins the bridge attends over
+    # "spikes": the bridge reads the window's spike maps step by step; "rate": it reads their
+    # mean over the window as one step -- a converted network (models/convert.py), whose
+    # ANN twin was trained on the window's accumulated events, is read out by its rates
+    bridge_input: str = "spikes"
+    # "bins": bin t drives the backbone at step t (event-driven, streams); "window": the
+    # window's bins averaged and presented at every step, a constant current (the direct
+    # coding ANN-to-SNN conversion is defined for; needs the whole window first, no stream)
+    input_coding: str = "bins"
     sat_groups: int = 4
     sat_kernel: int = 3
     head_hidden: int = 64
@@ -88,6 +96,12 @@ class HybridNetConfig:
             raise ValueError("the last stage's channels must divide into sat_groups")
         if self.window < 1:
             raise ValueError("window must be >= 1")
+        if self.input_coding not in ("bins", "window"):
+            raise ValueError(f"input_coding must be 'bins' or 'window', got "
+                             f"{self.input_coding!r}")
+        if self.bridge_input not in ("spikes", "rate"):
+            raise ValueError(f"bridge_input must be 'spikes' or 'rate', got "
+                             f"{self.bridge_input!r}")
         if self.sdsa_shortcut not in ("add", "membrane"):
             raise ValueError(f"sdsa_shortcut must be 'add' or 'membrane', got "
                              f"{self.sdsa_shortcut!r}")
@@ -213,6 +227,8 @@ class HybridNet(nn.Module):
                 layers.append(SpikingConv(c_in, c, mk(), 3, s))
             c_in = c
         self.backbone = nn.ModuleList(layers)
+        # signed spikes (-1/0/1, a converted network's compensation): counted by magnitude
+        self.signed_spikes = cfg.neuron == "if" and bool(cfg.neuron_kwargs.get("signed"))
         self.attn = SDSA(c_in, mk, cfg.sdsa_shortcut) if cfg.sdsa else None
         self.ers = ERS()
         self.sat = SAT(c_in, cfg.sat_groups, cfg.sat_kernel)
@@ -245,9 +261,12 @@ class HybridNet(nn.Module):
     def backbone_seq(self, x: torch.Tensor):
         """Backbone over [T, B, C, H, W]; returns the last stage's spikes and per-layer counts."""
         counts = []
+        if self.cfg.input_coding == "window":      # a constant current: the bins' mean
+            x = x.mean(0, keepdim=True).expand_as(x)
         for layer in self.backbone:
             x = layer(x)
-            counts.append(x.sum(dim=(0, 2, 3, 4)))      # differentiable: rate regularisation
+            # differentiable: rate regularisation
+            counts.append((x.abs() if self.signed_spikes else x).sum(dim=(0, 2, 3, 4)))
         if self.attn is not None:
             x = self.attn(x)
         return x, counts
@@ -256,6 +275,8 @@ class HybridNet(nn.Module):
         """The shared head's feature maps [B, head_hidden, h, w] and the ERS attention, over
         the spikes of the last ``window`` steps: what the readout and tracking head read."""
         s = s[-self.cfg.window:]
+        if self.cfg.bridge_input == "rate":
+            s = s.mean(0, keepdim=True)
         weighted, a = self.ers(s)
         dense, _ = self.sat(weighted)
         return self.head(dense), a
@@ -326,6 +347,11 @@ class StreamingRunner:
     """
 
     def __init__(self, model: HybridNet, window: int | None = None):
+        if model.cfg.input_coding == "window":
+            raise UserError(f"{model.cfg.preset}: a window-coded network (input_coding "
+                            "'window', snn4 convert --coding window) needs the whole window "
+                            "before its first step, so it cannot stream bin by bin; score it "
+                            "with snn4 eval, or stream a conversion with --coding bins")
         self.model = model.eval()
         self.window = int(window or model.cfg.window)
         if not 1 <= self.window <= model.cfg.window:
@@ -357,7 +383,7 @@ class StreamingRunner:
         x, counts = frame, []
         for i, layer in enumerate(self.model.backbone):
             x, self.states[i] = layer.step(x, self.states[i])
-            counts.append(x.sum(dim=(1, 2, 3)))
+            counts.append((x.abs() if self.model.signed_spikes else x).sum(dim=(1, 2, 3)))
             if len(self.layer_sizes) <= i:
                 self.layer_sizes.append(int(x[0].numel()))
         return x, counts

@@ -204,6 +204,14 @@ def check_loihi(model: nn.Module) -> None:
     for i, layer in enumerate(backbone):
         if not isinstance(layer, LoihiConv):
             neuron = type(getattr(layer, "neuron", layer)).__name__
+            if neuron == "IF":          # a converted network (models/convert.py)
+                problems.append(
+                    f"backbone.{i}: converted IF neurons (reset by subtraction, membrane "
+                    "started at half threshold, per-channel bias from batch norm"
+                    + (", signed spikes" if getattr(layer.neuron, "signed", False) else "")
+                    + "); the Loihi profile's CUBA-LIF resets to zero and has neither bias "
+                    "nor initial membrane here")
+                continue
             problems.append(f"backbone.{i}: {type(layer).__name__} with {neuron} neurons and "
                             "batch norm (Loihi profile layers are LoihiConv: conv + CUBA-LIF, "
                             "no batch norm)")

@@ -13,6 +13,10 @@ Neurons:
 * ``CUBALIF``  current-based LIF as Lava / Loihi 2 define it: u = u (1-du) + x,
                v = v (1-dv) + u + bias, spike at v > vth, v = 0 after a spike. The Loihi issue
                replaces its float arithmetic by the chip's fixed point (``hw/``).
+* ``IF``       integrate-and-fire, reset by subtraction, membrane started at ``v_init``
+               thresholds; optionally signed spikes: the neuron of ANN-to-SNN conversion
+* ``QCFS``     not a spiking neuron: the quantisation-clip-floor-shift activation of the ANN
+               a converted network is trained as (Bu et al., ICLR 2022; models/convert.py)
 """
 
 from __future__ import annotations
@@ -293,7 +297,102 @@ class CUBALIF(Neuron):
         return s, CUBAState(u, v)
 
 
-NEURONS = {"lif": LIF, "plif": PLIF, "alif": ALIF, "tclif": TCLIF, "cuba": CUBALIF}
+class IFState(NamedTuple):
+    v: torch.Tensor
+    n: torch.Tensor        # net spikes emitted so far (what a signed neuron may take back)
+
+
+class IF(Neuron):
+    """Integrate-and-fire with reset by subtraction: the neuron an ANN converts into.
+
+        v += x;  s = 1 where v >= threshold;  v -= s * threshold
+
+    ``v_init`` (in thresholds) starts the membrane: 0.5 is QCFS's shift. With it, a constant
+    input x (in thresholds per step) gives ``floor(0.5 + T x)`` spikes in T steps, clipped to
+    [0, T] -- the QCFS activation's level at L = T, which is why the conversion is exact there.
+
+    ``signed=True`` is the error compensation of models/convert.py (signed spikes with
+    memory, Wang et al., IJCAI 2022; "dual threshold" in several papers): where the membrane
+    falls below 0 and the neuron has a positive net count, it emits a -1 spike and gets one
+    threshold back. The count then tracks ``floor(0.5 + sum of inputs)`` however unevenly the
+    input arrives over the steps (as long as it moves by at most one threshold per step),
+    instead of keeping spikes that an early burst caused and a later inhibition should have
+    cancelled (the "unevenness" error). Spikes are then -1, 0 or 1.
+
+    Firing uses ``>=`` (QCFS's floor), unlike the LIF's ``>``. Not meant for training: the
+    gradient is the surrogate's, but a converted network is trained as its ANN twin."""
+
+    def __init__(self, threshold: float = 1.0, v_init: float = 0.5, signed: bool = False,
+                 surrogate: Surrogate | None = None, detach_reset: bool = True):
+        super().__init__(threshold, surrogate, detach_reset)
+        if not 0.0 <= v_init <= 1.0:
+            raise ValueError(f"v_init must lie in [0, 1] thresholds, got {v_init}")
+        self.v_init = float(v_init)
+        self.signed = bool(signed)
+
+    def init_state(self, x: torch.Tensor) -> IFState:
+        return IFState(torch.full_like(x, self.v_init * self.threshold), torch.zeros_like(x))
+
+    def step(self, x: torch.Tensor, state: IFState):
+        v = state.v + x
+        th = self.threshold
+        pos = (v >= th).to(v.dtype)
+        s = pos
+        if torch.is_grad_enabled() and v.requires_grad:     # the surrogate's gradient
+            g = self.spike(v - th)
+            s = pos + (g - g.detach())
+        if self.signed:
+            neg = ((v < 0) & (state.n > 0)).to(v.dtype)
+            s = s - neg
+            d = pos - neg
+        else:
+            d = pos
+        return s, IFState(v - d * th, state.n + d)
+
+
+class QCFS(Neuron):
+    """Quantisation-clip-floor-shift activation (Bu et al., "Optimal ANN-SNN conversion for
+    high-accuracy and ultra-low-latency spiking neural networks", ICLR 2022):
+
+        h(z) = lam / L * clip(floor(z L / lam + 0.5), 0, L)
+
+    ``L`` quantisation levels, ``lam`` a learnable clip (the layer's threshold after
+    conversion). The floor's gradient is passed straight through (d floor(u)/du := 1), so
+    ``dh/dz = 1`` inside (0, lam) and 0 outside, and ``lam`` learns through the scaling.
+    The +0.5 shift is what the converted IF neuron's half-threshold start reproduces.
+
+    Stateless (``step`` returns the state it was given); it sits where a spiking neuron sits
+    so that the ANN twin is the same network with only this module swapped."""
+
+    def __init__(self, levels: int = 8, lam: float = 3.0, shift: float = 0.5,
+                 surrogate: Surrogate | None = None, detach_reset: bool = True):
+        super().__init__(1.0, surrogate, detach_reset)
+        if int(levels) != levels or levels < 1:
+            raise ValueError(f"levels must be a positive integer, got {levels}")
+        if lam <= 0:
+            raise ValueError(f"lam must be positive, got {lam}")
+        self.levels, self.shift = int(levels), float(shift)
+        self.lam = nn.Parameter(torch.tensor(float(lam)))
+
+    def init_state(self, x: torch.Tensor):
+        return ()
+
+    def step(self, x: torch.Tensor, state):
+        return self.activation(x), state
+
+    def activation(self, x: torch.Tensor) -> torch.Tensor:
+        lam = self.lam.abs().clamp(min=1e-4)
+        u = torch.clamp(x / lam, 0, 1) * self.levels + self.shift
+        q = u + (torch.floor(u) - u).detach()               # floor, straight through
+        return q * (lam / self.levels)
+
+    def forward(self, x_seq: torch.Tensor, state=None):
+        y = self.activation(x_seq)
+        return (y, state) if state is not None else y
+
+
+NEURONS = {"lif": LIF, "plif": PLIF, "alif": ALIF, "tclif": TCLIF, "cuba": CUBALIF,
+           "if": IF, "qcfs": QCFS}
 
 
 def make_neuron(kind: str, surrogate: str = "arctan", alpha: float = 2.0,

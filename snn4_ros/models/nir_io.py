@@ -96,6 +96,13 @@ def neuron_node(neuron: Neuron, shape: tuple[int, ...], dt: float, where: str):
                            r=full(1.0 / neuron.dv), v_leak=full(neuron.bias / neuron.dv),
                            v_threshold=full(th), v_reset=full(0.0),
                            w_in=full(1.0 / neuron.du))
+    if type(neuron).__name__ == "IF":         # a converted network (models/convert.py)
+        raise NIRError(f"{where}: the converted IF neuron resets by subtraction and starts "
+                       "at half threshold (QCFS); NIR's IF resets to v_reset and starts at 0, "
+                       "so the export would not spike the same")
+    if type(neuron).__name__ == "QCFS":
+        raise NIRError(f"{where}: a QCFS twin is an ANN (quantised activations), not a "
+                       "spiking network; export its conversion instead")
     raise NIRError(f"{where}: neuron {type(neuron).__name__} has no NIR node (NIR describes "
                    "LIF, CUBA-LIF and IF neurons; ALIF and TC-LIF are not among them)")
 
