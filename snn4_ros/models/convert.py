@@ -313,7 +313,7 @@ def run_convert(run: ConvertRun, log: Callable[[str], None] = print) -> dict:
                   "steps": run.steps, "bin_us": snn.cfg.bin_us,
                   "compensation": run.compensation, "coding": run.coding,
                   "compensation_note": "signed spikes with memory (-1 where the membrane "
-                                       "falls below 0 after firing): cancels the unevenness "
+                                       "falls below 0 after firing): reduces the unevenness "
                                        "error of event bins" if run.compensation == "signed"
                                        else "none",
                   "ann_twin": ann_base.name, "loihi": loihi,
