@@ -40,6 +40,8 @@ ARGS = [
     ("simulated_motion", "false", "let a synthetic or recorded source move the robot "
      "(the second switch; never needed for a live camera)"),
     ("realtime", "true", "pace recordings to the wall clock"),
+    ("loop", "false", "play a recording again from its start when it ends, its time "
+     "continuing (ros2 bag play --loop)"),
     ("model", "", "shipped model name or checkpoint path (default: the description's, "
      "hybridnet_gesture_real; with source:=synthetic the simulator's hybridnet_gesture_synth)"),
     ("device", "", "cpu | cuda | cuda:N (default: the description's)"),
@@ -125,6 +127,7 @@ def launch_setup(context, *args, **kwargs):
     ns = get("namespace").strip("/")
     source, camera = get("source"), get("camera_name").strip("/")
     sim_motion, realtime = _flag(context, "simulated_motion"), _flag(context, "realtime")
+    loop = _flag(context, "loop")
     use_sim_time, dashboard = _flag(context, "use_sim_time"), _flag(context, "dashboard")
     events_topic = get("events_topic") or (f"{camera}/events" if source else f"/{camera}/events")
     cmd_type = get("cmd_vel_type").lower()
@@ -180,7 +183,7 @@ def launch_setup(context, *args, **kwargs):
             actions.append(_lava_bridge(name, p, ns, get("lava_python"), use_sim_time))
             continue
         if name == "event_source":
-            p.update(source=source, realtime=realtime)
+            p.update(source=source, realtime=realtime, loop=loop)
             p.setdefault("frame_id", camera)
         extra = list((spec.get("remappings") or {}).items())
         actions.append(Node(       # the launch arguments' remappings first: the first match wins

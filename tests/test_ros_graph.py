@@ -74,6 +74,28 @@ def test_real_bag_replays_through_the_graph(shared_data):
     assert s["events"] == 82_469 and s["packets"] == s["published"] and s["bins"] >= 15
 
 
+def test_a_looped_bag_plays_again_on_one_timeline(shared_data):
+    """event_source loop:=true: the bag plays again from its start, its time continuing --
+    the inference node sees more than two passes of every event with no time jump, time
+    regression or rejection (one timeline, as from a camera)."""
+    one_pass = 82_469
+    got = {}
+
+    def until(inf, ctrl, src):
+        got.update(events=inf.decoder.stats.events, rejections=inf.rejections(),
+                   time_jumps=inf.time_jumps, regressions=inf.decoder.stats.time_regressions,
+                   passes=src.passes)
+        return got["events"] > 2 * one_pass
+
+    s = run_graph(str(shared_data / "rosbag2/evt3_trigger"), duration_s=90, until=until,
+                  params={"graph": {"topology": "single"}, "event_source": {"loop": True},
+                          "snn4_inference": {"deadline_s": 0.0}})          # lossless
+    assert s["source_error"] is None and s["dropped"] == 0
+    assert got["events"] > 2 * one_pass and got["passes"] >= 3, got
+    assert got["time_jumps"] == 0 and got["regressions"] == 0, got
+    assert not any(got["rejections"].values()), got["rejections"]
+
+
 def test_synthetic_graph_never_moves_without_the_second_switch():
     """`snn4 up` on the synthetic source without --simulated-motion: the controller decides
     (diagnostics show what it would do) but publishes only zeros."""

@@ -36,6 +36,8 @@ class EventSourceNode(Node):
         self.size_bytes = declare(self, "event_message_size_threshold", 262144,
                                   "close a packet at this payload size (bytes)", 1024, 1 << 24)
         self.realtime = declare(self, "realtime", True, "pace to the wall clock")
+        self.loop = declare(self, "loop", False, "play a recording again from its start when "
+                            "it ends, its time continuing (ros2 bag play --loop)")
         self.frame_id = declare(self, "frame_id", "event_camera", "header frame id")
         self.wait_for_subscriber = declare(self, "wait_for_subscriber", True, "start a "
                                            "recording or the synthetic scene only once the "
@@ -46,6 +48,7 @@ class EventSourceNode(Node):
         from diagnostic_msgs.msg import DiagnosticArray
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.packets = self.events = 0
+        self.passes = 1                  # of a looped recording
         self.error: str | None = None
         self.finished = threading.Event()
         self._stop = threading.Event()
@@ -69,28 +72,46 @@ class EventSourceNode(Node):
         buf, buf_bytes = [], 0
         t_open = None
         chunks = None
+        offset = 0                      # ns added to a looped recording's time, per pass
+        t_first = t_last = None         # the recording's first event, the last one sent
         try:
             self._wait_for_subscriber()
-            chunks = iter_source(self.source, chunk_us=min(self.time_us, 2000),
-                                 realtime=self.realtime, pacer=self.pacer)
-            for chunk in chunks:
-                if self._stop.is_set():
+            while True:
+                chunks = iter_source(self.source, chunk_us=min(self.time_us, 2000),
+                                     realtime=self.realtime, pacer=self.pacer)
+                for chunk in chunks:
+                    if self._stop.is_set():
+                        break
+                    if enc is None:
+                        enc = PacketEncoder(self.encoding, chunk.width, chunk.height,
+                                            self.frame_id)
+                    ev = chunk.events
+                    if not len(ev):
+                        continue
+                    if t_first is None:
+                        t_first = int(ev["t"][0])
+                    if offset:
+                        ev = ev.copy()
+                        ev["t"] += offset
+                    t_last = int(ev["t"][-1])
+                    buf.append(ev)
+                    buf_bytes += len(ev) * 8
+                    t_open = int(ev["t"][0]) if t_open is None else t_open
+                    if t_last - t_open >= self.time_us * 1000 or buf_bytes >= self.size_bytes:
+                        self._publish(enc, buf, packet_to_msg)
+                        buf, buf_bytes, t_open = [], 0, None
+                chunks.close()
+                if not self._loopable() or self._stop.is_set() or t_first is None:
                     break
-                if enc is None:
-                    enc = PacketEncoder(self.encoding, chunk.width, chunk.height, self.frame_id)
-                ev = chunk.events
-                if not len(ev):
-                    continue
-                buf.append(ev)
-                buf_bytes += len(ev) * 8
-                t_open = int(ev["t"][0]) if t_open is None else t_open
-                if int(ev["t"][-1]) - t_open >= self.time_us * 1000 or buf_bytes >= self.size_bytes:
-                    events = np.concatenate(buf)
-                    now = self.get_clock().now().nanoseconds
-                    self.pub.publish(packet_to_msg(enc.encode(events, stamp_ns=now)))
-                    self.packets += 1
-                    self.events += len(events)
-                    buf, buf_bytes, t_open = [], 0, None
+                # the next pass starts one packet after this one's last event: the consumer
+                # sees one continuous timeline, and the pacer keeps the wall-clock pace
+                step = t_last + self.time_us * 1000 - t_first - offset
+                offset += step
+                self.pacer.t_data0 = None if self.pacer.t_data0 is None else \
+                    self.pacer.t_data0 - step
+                self.passes += 1
+            if buf and not self._stop.is_set():     # the tail of a recording that ended
+                self._publish(enc, buf, packet_to_msg)
         except Exception as exc:  # a broken source must be visible, not a silent stop
             self.error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"event source stopped: {self.error}")
@@ -98,6 +119,18 @@ class EventSourceNode(Node):
             if chunks is not None:
                 chunks.close()               # the renderer's process and queue, now
             self.finished.set()
+
+    def _loopable(self) -> bool:
+        """Only a recording loops: the simulator and a camera never end."""
+        kind = self.source.partition(":")[0]
+        return self.loop and kind not in ("synthetic", "camera")
+
+    def _publish(self, enc, buf: list, packet_to_msg) -> None:
+        events = np.concatenate(buf)
+        now = self.get_clock().now().nanoseconds
+        self.pub.publish(packet_to_msg(enc.encode(events, stamp_ns=now)))
+        self.packets += 1
+        self.events += len(events)
 
     def _wait_for_subscriber(self) -> None:
         """A recording (or the synthetic scene) starts when someone listens: published before
@@ -146,7 +179,7 @@ class EventSourceNode(Node):
              "event_rate_hz": f"{rate_e:.0f}",
              "real_time_factor": "" if rtf is None else f"{rtf:.3f}",
              "real_time_factor_total": f"{self.pacer.real_time_factor() or 0:.3f}",
-             "behind_s": f"{self.pacer.behind_s:.3f}"})])
+             "behind_s": f"{self.pacer.behind_s:.3f}", "passes": self.passes})])
 
     def destroy_node(self):
         # let the source thread leave its loop: the stream's generators close on the way out

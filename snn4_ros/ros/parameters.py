@@ -59,6 +59,8 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "event_message_size_threshold": Param(int, 262144, "close a packet at this payload "
                                               "size (bytes)", (1024, 1 << 24)),
         "realtime": Param(bool, True, "pace to the wall clock"),
+        "loop": Param(bool, False, "play a recording again from its start when it ends, its "
+                      "time continuing (ros2 bag play --loop)"),
         "frame_id": Param(str, "event_camera", "header frame id"),
         "topic": Param(str, "events", "output topic (relative: remap events, or launch with "
                        "camera_name:=)"),
