@@ -51,6 +51,7 @@ setup(
             "snn4_inference = snn4_ros.ros.inference_node:main",
             "gesture_controller = snn4_ros.ros.controller_node:main",
             "dashboard = snn4_ros.ros.dashboard_node:main",
+            "cmd_vel_guard = snn4_ros.ros.cmd_vel_guard_node:main",
         ],
     },
 )

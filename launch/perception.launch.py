@@ -48,6 +48,9 @@ ARGS = [
     ("cmd_vel_topic", "cmd_vel", "controller output (relative: in the namespace)"),
     ("cmd_vel_type", "stamped", "stamped (geometry_msgs/TwistStamped, Jazzy's "
      "diff_drive_controller) or twist (geometry_msgs/Twist)"),
+    ("cmd_vel_guard", "false", "relay the controller's commands through the cmd_vel_guard "
+     "node, which sends zero when the controller falls silent (killed): for a base without "
+     "a command timeout of its own"),
     ("use_sim_time", "false", "use /clock (rosbag play --clock)"),
     ("params_file", "", "ros__parameters YAML applied on top of the description's "
      "(ros2 param dump / snn4 params output)"),
@@ -129,6 +132,7 @@ def launch_setup(context, *args, **kwargs):
     sim_motion, realtime = _flag(context, "simulated_motion"), _flag(context, "realtime")
     loop = _flag(context, "loop")
     use_sim_time, dashboard = _flag(context, "use_sim_time"), _flag(context, "dashboard")
+    guard = _flag(context, "cmd_vel_guard")
     events_topic = get("events_topic") or (f"{camera}/events" if source else f"/{camera}/events")
     cmd_type = get("cmd_vel_type").lower()
     if cmd_type not in ("stamped", "twist"):
@@ -186,10 +190,20 @@ def launch_setup(context, *args, **kwargs):
             p.update(source=source, realtime=realtime, loop=loop)
             p.setdefault("frame_id", camera)
         extra = list((spec.get("remappings") or {}).items())
+        node_remap = remap
+        if guard and spec["executable"] == "gesture_controller":   # the guard relays it
+            node_remap = [("events", events_topic), ("cmd_vel", "cmd_vel_unguarded")]
         actions.append(Node(       # the launch arguments' remappings first: the first match wins
             package="snn4_ros", executable=spec["executable"], name=name, namespace=ns,
             parameters=[p, common] + ([params_file] if params_file else []),
-            remappings=remap + extra, output="screen"))
+            remappings=node_remap + extra, output="screen"))
+    if guard:
+        actions.append(Node(
+            package="snn4_ros", executable="cmd_vel_guard", name="cmd_vel_guard", namespace=ns,
+            parameters=[{"stamped": cmd_type == "stamped"}, common]
+            + ([params_file] if params_file else []),
+            remappings=[("cmd_vel_in", "cmd_vel_unguarded"),
+                        ("cmd_vel_out", get("cmd_vel_topic"))], output="screen"))
     return actions
 
 

@@ -317,7 +317,8 @@ def test_ctrl_c_stops_both_cleanly_with_a_zero_last(ros_ws, pipelines):
 # ------------------------------------------------------------------ motion, asked twice
 def test_simulated_motion_needs_the_second_switch_and_takes_a_params_file(ros_ws, tmp_path):
     """source:=synthetic simulated_motion:=true moves (as Twist here), within the limits of a
-    `ros2 param dump`-style file given as params_file:=; Ctrl-C leaves a zero."""
+    `ros2 param dump`-style file given as params_file:=, through the cmd_vel guard
+    (cmd_vel_guard:=true: the only publisher of cmd_vel); Ctrl-C leaves a zero."""
     from geometry_msgs.msg import Twist
 
     pfile = tmp_path / "controller.yaml"
@@ -326,12 +327,19 @@ def test_simulated_motion_needs_the_second_switch_and_takes_a_params_file(ros_ws
     obs = Observer(ros_ws["env"]["ROS_DOMAIN_ID"])
     cmds = obs.watch("/moving/cmd_vel", Twist)
     la = Launch(ros_ws, "perception.launch.py", "namespace:=moving", "source:=synthetic",
-                "simulated_motion:=true", "cmd_vel_type:=twist", f"params_file:={pfile}")
+                "simulated_motion:=true", "cmd_vel_type:=twist", f"params_file:={pfile}",
+                "cmd_vel_guard:=true")
     try:
         obs.wait_for(lambda: any(not is_zero(m) for _, m in cmds), 120,
                      "a non-zero command on /moving/cmd_vel", [la])
         assert "0.2" in ros2(ros_ws, "param", "get", "/moving/gesture_controller",
                              "max_linear")
+        info = ros2(ros_ws, "topic", "info", "-v", "/moving/cmd_vel",
+                    cond=lambda out: "Publisher count: 1" in out)
+        assert "Publisher count: 1" in info and "Node name: cmd_vel_guard" in info, info
+        assert "Node name: gesture_controller" in ros2(
+            ros_ws, "topic", "info", "-v", "/moving/cmd_vel_unguarded",
+            cond=lambda out: "gesture_controller" in out)
         assert all(abs(m.linear.x) <= 0.2 + 1e-9 for _, m in cmds)
         assert la.stop() == 0
         time.sleep(0.5)

@@ -48,6 +48,7 @@ def _table(executable: str) -> dict:
 
 
 def _make(executable, ctx):
+    from snn4_ros.ros.cmd_vel_guard_node import CmdVelGuardNode
     from snn4_ros.ros.controller_node import ControllerNode
     from snn4_ros.ros.dashboard_node import DashboardNode
     from snn4_ros.ros.event_source_node import EventSourceNode
@@ -57,12 +58,12 @@ def _make(executable, ctx):
         return DashboardNode(context=ctx, parameter_overrides=[
             Parameter("port", value=0), Parameter("nice", value=0)])
     cls = {"event_source": EventSourceNode, "snn4_inference": InferenceNode,
-           "gesture_controller": ControllerNode}[executable]
+           "gesture_controller": ControllerNode, "cmd_vel_guard": CmdVelGuardNode}[executable]
     return cls(context=ctx)
 
 
 @pytest.mark.parametrize("executable", ["event_source", "snn4_inference", "gesture_controller",
-                                        "dashboard"])
+                                        "dashboard", "cmd_vel_guard"])
 def test_the_table_is_what_each_node_declares(executable, ctx):
     node = _make(executable, ctx)
     try:

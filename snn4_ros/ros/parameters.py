@@ -142,6 +142,18 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                                "(DNS-rebinding guard)"),
         "nice": Param(int, 10, "CPU niceness added to the dashboard's process", (0, 19)),
     },
+    "cmd_vel_guard": {               # not in the graph: between the controller and the base
+        "timeout_s": Param(float, 0.25, "input silent this long (real time) -> zero commands",
+                           (0.01, 60.0)),
+        "zero_for_s": Param(float, 1.0, "send zeros this long after the input fell silent, "
+                            "then stay quiet like the input", (0.0, 3600.0)),
+        "rate_hz": Param(float, 50.0, "watchdog rate (zeros go out at this rate)",
+                         (1.0, 1000.0)),
+        "stamped": Param(bool, True, "geometry_msgs/TwistStamped in and out (false: Twist), "
+                         "as the controller's stamped"),
+        "frame_id": Param(str, "base_link", "frame of the zero TwistStamped until an input "
+                          "names one"),
+    },
     "lava_bridge": {                 # hw/snn4_lava/bridge.py, in the Lava venv
         "model": Param(str, "", "model base path (MODEL.lava.safetensors / .json)"),
         "board_host": Param(str, "", "Loihi 2 board host (only with lava-loihi installed)"),
