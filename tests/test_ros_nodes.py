@@ -316,6 +316,56 @@ def test_diagnostics_report_faults_and_staleness(ros):
     assert seen[key_i][2]["model"] == "hybridnet-s" and "latency_p99_ms" in seen[key_i][2]
 
 
+def test_a_stuck_worker_is_an_error_in_diagnostics_and_clears(ros):
+    """The worker's liveness is in /diagnostics: a packet that keeps the worker busy past
+    ``worker_stall_s`` -- a hung library call, made here by blocking the pipeline's batch
+    step (the one stand-in in this test) -- is ERROR 'stuck' while the thread is alive and
+    busy, not STALE 'no event packets'; the level clears once the call returns."""
+    import threading
+
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from rclpy.parameter import Parameter
+
+    from snn4_ros.ros.inference_node import InferenceNode
+
+    ctx, ex = ros
+    inf = InferenceNode(context=ctx, parameter_overrides=[Parameter("worker_stall_s", value=0.3)])
+    ex.add_node(inf)
+    release = threading.Event()
+    real = inf.pipeline.process_batch
+
+    def hung(*a, **kw):
+        release.wait(30)
+        return real(*a, **kw)
+
+    inf.pipeline.process_batch = hung
+    node, pub, got = _publisher(ctx, ex)
+    seen = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda arr: seen.extend(
+        (st.level, st.message, {kv.key: kv.value for kv in st.values}) for st in arr.status
+        if st.name.startswith("snn4_inference")), 50)
+    try:
+        assert spin_until(ex, lambda: pub.get_subscription_count() > 0, 5)
+        enc = PacketEncoder("mono", 128, 128)
+        rng = np.random.default_rng(4)
+        for k in range(5):
+            t = np.sort(rng.integers(0, 10_000, 300)) * 1000 + k * 10_000_000
+            pub.publish(packet_to_msg(enc.encode(make_events(
+                t, rng.integers(0, 128, 300), rng.integers(0, 128, 300),
+                rng.integers(0, 2, 300)), stamp_ns=time.time_ns())))
+            ex.spin_once(timeout_sec=0.01)
+        assert spin_until(ex, lambda: any(lv == DiagnosticStatus.ERROR and "stuck" in m
+                                          for lv, m, _ in seen), 15), seen[-3:]
+        stuck = [v for lv, m, v in seen if "stuck" in m][-1]
+        assert stuck["worker_alive"] == "True" and float(stuck["worker_busy_s"]) > 0.3
+    finally:
+        release.set()
+    n = len(seen)
+    assert spin_until(ex, lambda: any(lv != DiagnosticStatus.ERROR for lv, _, _ in seen[n:]),
+                      10), seen[-3:]
+    assert inf.worker_state()[0] and inf.errors == 0
+
+
 def test_controller_process_publishes_zero_on_sigterm(ros):
     """A moving robot, then SIGTERM to the controller's own process (docker stop, systemd):
     the last command on cmd_vel is a zero, published on the way out."""

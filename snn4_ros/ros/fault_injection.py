@@ -103,12 +103,63 @@ def rss_mb(pid: int | None = None) -> float:
     return float("nan")
 
 
+def published_at(info) -> tuple[float, float]:
+    """(publication time, now) on this process's monotonic clock, from a message's DDS
+    source timestamp (the writer's system clock at ``publish``; the arrival time where the
+    middleware gives none)."""
+    now = time.monotonic()
+    src = info.get("source_timestamp", 0) if isinstance(info, dict) else 0
+    return (now - max(time.time_ns() - src, 0) / 1e9 if src else now), now
+
+
+@dataclass
+class DecisionWatch:
+    """When each decision (``vision_msgs/Classification`` on ``gesture``) was published
+    (monotonic seconds, as ``CmdWatch``): the controller's deadman counts from the last
+    perception it got, and a fault's time-to-zero includes the decisions still on their way
+    from before the fault."""
+
+    times: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, node, topic: str | None = None) -> "DecisionWatch":
+        from vision_msgs.msg import Classification
+
+        from .common import GESTURE_TOPIC
+
+        node.create_subscription(Classification, topic or GESTURE_TOPIC, self._on, 100)
+        return self
+
+    def _on(self, m, info) -> None:
+        t, _ = published_at(info)
+        with self.lock:
+            self.times.append(t)
+
+    def first_after(self, t: float) -> float | None:
+        """Publication time of the first decision published after ``t`` (None: none)."""
+        with self.lock:
+            after = [x for x in self.times if x > t]
+        return min(after) if after else None
+
+    def last_before(self, t: float) -> float | None:
+        """Publication time of the last decision published before ``t`` (None: none)."""
+        with self.lock:
+            before = [x for x in self.times if x < t]
+        return max(before) if before else None
+
+
 @dataclass
 class CmdWatch:
-    """Every ``cmd_vel`` Twist with its arrival time (monotonic)."""
+    """Every ``cmd_vel`` Twist with the time it was published (monotonic seconds).
+
+    The time is the sample's DDS source timestamp (the writer's clock at ``publish``),
+    mapped onto this process's monotonic clock: on a loaded machine the watcher's own
+    executor may take a while to run the callback, and that delay is the watcher's, not the
+    controller's. Where the middleware gives no source timestamp, the arrival time."""
 
     cmds: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    late_s: list = field(default_factory=list)      # arrival - publication, per command
 
     def attach(self, node, topic: str = "cmd_vel") -> "CmdWatch":
         from geometry_msgs.msg import Twist
@@ -116,9 +167,11 @@ class CmdWatch:
         node.create_subscription(Twist, topic, self._on, 100)
         return self
 
-    def _on(self, m) -> None:
+    def _on(self, m, info) -> None:
+        t, now = published_at(info)
         with self.lock:
-            self.cmds.append((time.monotonic(), m.linear.x, m.angular.z))
+            self.cmds.append((t, m.linear.x, m.angular.z))
+            self.late_s.append(now - t)
 
     def last(self):
         with self.lock:
@@ -129,7 +182,8 @@ class CmdWatch:
         return c is not None and (c[1] != 0.0 or c[2] != 0.0)
 
     def time_to_zero(self, t_fault: float) -> float | None:
-        """Seconds from the fault to the first zero command after it (None: none yet)."""
+        """Seconds from the fault to the first zero command published after it (None: none
+        yet)."""
         with self.lock:
             for t, lin, ang in self.cmds:
                 if t >= t_fault and lin == 0.0 and ang == 0.0:
@@ -141,17 +195,43 @@ class CmdWatch:
             return sum(1 for c in self.cmds if c[0] > t and (c[1] or c[2]))
 
 
-def node_process(executable: str, params: dict | None = None, env: dict | None = None
-                 ) -> subprocess.Popen:
-    """A node as its own process: the installed console script, ``--ros-args -p``."""
+def node_process(executable: str, params: dict | None = None, env: dict | None = None,
+                 remap: dict | None = None) -> subprocess.Popen:
+    """A node as its own process: the installed console script, ``--ros-args -p`` (and
+    ``-r`` for each of ``remap``). Its
+    output goes to a log file (``proc.log_path``; ``log_tail(proc)`` reads the end): a pipe
+    nobody reads fills after 64 KB of log lines and then blocks the node mid-write -- a
+    stall no fault injected."""
+    import tempfile
+
+    from .lifecycle import die_with_parent
+
+    # a test run killed half-way must not leave node processes publishing on the machine
     exe = Path(sys.executable).parent / executable
     args = [str(exe), "--ros-args"]
     for k, v in (params or {}).items():
         if isinstance(v, bool):
             v = str(v).lower()
         args += ["-p", f"{k}:={v}"]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
+    for k, v in (remap or {}).items():
+        args += ["-r", f"{k}:={v}"]
+    fd, log_path = tempfile.mkstemp(prefix=f"snn4-{executable}-", suffix=".log")
+    try:
+        proc = subprocess.Popen(args, stdout=fd, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                                preexec_fn=die_with_parent)
+    finally:
+        os.close(fd)
+    proc.log_path = log_path
+    return proc
+
+
+def log_tail(proc: subprocess.Popen, chars: int = 2000) -> str:
+    """The last ``chars`` of a ``node_process``'s output (for a failure message)."""
+    try:
+        return Path(proc.log_path).read_text(errors="replace")[-chars:]
+    except (AttributeError, OSError):
+        return ""
 
 
 def kill9(proc: subprocess.Popen, group: bool = False) -> float:
