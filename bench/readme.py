@@ -333,11 +333,130 @@ def section_convert(r: dict) -> str:
     return "\n".join(out)
 
 
+def _spread(vals: list, unit: str = "s", digits: int = 3) -> str:
+    """min / median / max of a measurement over the runs (one value: itself)."""
+    import statistics
+
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f} {unit}"
+    return (f"{min(vals):.{digits}f} / {statistics.median(vals):.{digits}f} / "
+            f"{max(vals):.{digits}f} {unit}")
+
+
+def reliability_summary(runs: list[dict]) -> dict:
+    """Per fault of bench/reliability.py: the runs that measured it, time-to-zero and
+    recovery over them (min / median / max)."""
+    import statistics
+
+    names = []
+    for r in runs:
+        names += [n for n in r if n != "hostile publisher" and n not in names]
+    out = {}
+    for n in names:
+        vals = [r[n] for r in runs if n in r]
+        ttz = [v["time_to_zero_s"] for v in vals if "time_to_zero_s" in v]
+        rec = [v["recovery_s"] for v in vals if "recovery_s" in v]
+        out[n] = {"runs": len(vals), "time_to_zero_s": ttz, "recovery_s": rec}
+        for key, xs in (("time_to_zero", ttz), ("recovery", rec)):
+            if xs:
+                out[n][key] = {"n": len(xs), "min": min(xs), "median": statistics.median(xs),
+                               "max": max(xs)}
+    return out
+
+
+def section_reliability(r: dict) -> str:
+    runs = r["results"]
+    summ = reliability_summary(runs)
+    loads = r.get("loadavg_1m_per_run") or []
+    out = [f"`python bench/reliability.py --repeat {r['runs']}` ({_meta(r)}; {r['machine']}"
+           + (f"; 1-min load per run {', '.join(f'{a} -> {b}' for a, b in loads)}"
+              if loads else "") + ")", "",
+           f"| fault injected | runs measured (of {len(runs)}) | time to zero cmd_vel "
+           "(min / median / max) | recovery (min / median / max) / what held |",
+           "|---|---|---|---|"]
+    for n, sm in summ.items():
+        vals = [x[n] for x in runs if n in x]
+        held = []
+        after = [v["after_last_decision_s"] for v in vals if "after_last_decision_s" in v]
+        if after:
+            held.append(f"zero {_spread(after)} after the last decision published")
+        if sm["recovery_s"]:
+            held.append(f"recovered alone in {_spread(sm['recovery_s'], digits=2)}")
+        first = [v["first_decision_s"] for v in vals if v.get("first_decision_s") is not None]
+        if first:
+            held.append(f"the new node's first decision after {_spread(first, digits=1)}")
+        if "diagnostics" in vals[0]:
+            held.append(f"diagnostics {vals[0]['diagnostics']}")
+        if "nonzero_commands_after_3s" in vals[0]:
+            nz = [v["nonzero_commands_after_3s"] for v in vals]
+            held.append(f"control unaffected ({min(nz)}-{max(nz)} non-zero commands in the "
+                        "3 s after)")
+        if "guard_timeout_s" in vals[0]:
+            left = sum(bool(v.get("unguarded_last_command_nonzero")) for v in vals)
+            held.append(f"the guard's timeout {vals[0]['guard_timeout_s']} s; unguarded, the "
+                        f"dead controller's last command was non-zero in {left} of "
+                        f"{len(vals)} runs")
+        if "clean_exits" in vals[0]:
+            held.append(f"{vals[0]['clean_exits']} node processes exited 0, the shutdown "
+                        "zero last")
+        if "reason" in vals[0]:
+            held.append(f"says why: `{vals[0]['reason'][:60]}`")
+        out.append(f"| {n} | {sm['runs']} | {_spread(sm['time_to_zero_s'])} | "
+                   f"{'; '.join(held) or '-'} |")
+    hostile = [x["hostile publisher"] for x in runs if "hostile publisher" in x]
+    if hostile:
+        h = hostile[-1]
+        causes = ", ".join(f"{k} {v:,}" for k, v in sorted(h["rejected_by_cause"].items()))
+        rss = [x["rss_growth_mb"] for x in hostile]
+        out += ["", f"| hostile input | runs measured (of {len(runs)}) | sent | rejected, by "
+                "cause (last run) | valid stream (last run) |", "|---|---|---|---|---|",
+                f"| {', '.join(sorted(h['sent_by_kind']))} | {len(hostile)} | "
+                f"{h['packets_sent']} packets a run | {causes} | decisions/s before "
+                f"{h['decisions_per_s_before']}, during {h['during']}, after {h['after']}; "
+                f"RSS growth {_spread(rss, 'MB', 1)} over the runs |"]
+    out.append(f"\n{r['passed']} of {len(runs)} runs passed every assertion.")
+    for f in r.get("failures", []):
+        out.append(f"* failed: {f}")
+    return "\n".join(out)
+
+
+def section_soak(r: dict) -> str:
+    names = {"snn4_inference": "inference", "gesture_controller": "controller",
+             "dashboard": "dashboard"}
+    g, g2, rss = r["rss_growth_pct_by_node"], r["rss_growth_second_half_pct_by_node"], r["rss_mb"]
+    fds = r["fds_after_warmup_and_end"]
+    http = r["dashboard_requests"]
+    cores = r.get("cpu_cores_by_node", {})
+    return "\n".join([
+        f"`python bench/soak.py --minutes {r['requested_minutes']:g} --results` ({_meta(r)}; "
+        f"mean 1-min load over the run {r['loadavg_mean']}; {r['rate_ev_s'] / 1e6:g} M events/s "
+        f"in, {r['samples']} samples, {r['warmup_s']:g} s warm-up)", "",
+        "| node | RSS after warm-up -> end (peak) | growth after warm-up | growth in the second "
+        "half | CPU cores used (mean) | file descriptors after warm-up -> end |",
+        "|---|---|---|---|---|---|"] + [
+        f"| {names[n]} | {rss[n]['after_warmup_mb']} -> {rss[n]['end_mb']} MB "
+        f"({rss[n]['peak_mb']}) | {g[n]:+.2f} % | {g2[n]:+.2f} % | {cores.get(n, '-')} | "
+        f"{fds[n][0]} -> {fds[n][1]} |" for n in names] + [
+        "", f"{r['minutes']:.1f} minutes; packet -> command p50 {_f(r['p50_ms'])} ms, p99 "
+        f"{_f(r['p99_ms'])} ms (n={r['latency_samples']:,}); {r['drops']:,} of "
+        f"{r['packets_published']:,} packets dropped (counted) after the warm-up; "
+        f"{r['decisions']:,} decisions of {r['expected_decisions']:,} possible "
+        f"({r['decisions_last_quarter']:,} in the last quarter); the dashboard answered "
+        f"{http['ok']:,} of {http['ok'] + http['failed']:,} polls; processing errors "
+        f"{r['processing_errors']}.", "",
+        f"RSS growth after the warm-up under 5 % in every node: "
+        f"{'met' if r['rss_growth_pct'] < 5.0 else 'not met'} ({r['rss_growth_pct']:+.2f} % "
+        "at most)." + (f" Plot: `{r['plot']}`." if r.get("plot") else "")])
+
+
 SECTIONS = {"model": section_model, "latency": section_latency, "events": section_events,
             "onset": section_onset, "hot_path": section_hot_path,
             "nir_roundtrip": section_nir_roundtrip, "online": section_online,
             "realtime": section_realtime, "calibration": section_calibration,
-            "tcl": section_tcl, "ingest": section_ingest, "convert": section_convert}
+            "tcl": section_tcl, "ingest": section_ingest, "convert": section_convert,
+            "reliability": section_reliability, "soak": section_soak}
 
 
 def render(text: str) -> str:

@@ -1,7 +1,7 @@
 """Soak: the graph at 1 M events/s for a long time -- does anything grow or slow down?
 
     python bench/soak.py [--minutes 30] [--rate 1e6] [--sample-s 5] [--warmup-s 60]
-                         [--plot out/soak.png]
+                         [--plot out/soak.png] [--results]
 
 The inference, controller and dashboard nodes run as their own processes (real DDS between
 them, as under ``ros2 launch``). This process stands in for the camera driver: it publishes
@@ -37,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from _common import proc_sample  # noqa: E402  (bench/ is the script's folder)
+from _common import Run, proc_sample  # noqa: E402  (bench/ is the script's folder)
 
 NODES = ("snn4_inference", "gesture_controller", "dashboard")
 
@@ -133,10 +133,16 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
     args = {"snn4_inference": ["--ros-args", "-p", "model:=hybridnet_gesture_synth"],
             "gesture_controller": ["--ros-args", "-p", "stamped:=true"],
             "dashboard": ["--ros-args", "-p", f"port:={port}", "-p", "nice:=0"]}
+    # each node's output to a file: a pipe nobody reads fills after 64 KB of log lines and
+    # then blocks the node mid-write (a stall of the bench's making, not the graph's)
+    import tempfile
+    logs = {name: tempfile.NamedTemporaryFile(prefix=f"soak-{name}-", suffix=".log",
+                                              delete=False) for name in NODES}
     procs = {name: subprocess.Popen([str(bin_dir / name), *args[name]], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True)
+                                    stdout=logs[name], stderr=subprocess.STDOUT)
              for name in NODES}
+    for f in logs.values():
+        f.close()
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
@@ -179,7 +185,12 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
     def fail(why: str):
         for p in procs.values():
             p.terminate()
-        errs = {n: (p.communicate(timeout=10)[1] or "")[-2000:] for n, p in procs.items()}
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        errs = {n: Path(f.name).read_text(errors="replace")[-2000:] for n, f in logs.items()}
         raise RuntimeError(f"{why}; node output: {errs}")
 
     t_wait = time.monotonic() + 60
@@ -252,7 +263,12 @@ def run(minutes: float, rate: float, sample_s: float, warmup_s: float,
     ex.shutdown()
     node.destroy_node()
     rclpy.shutdown(context=ctx)
+    log_bytes = {}
+    for n, f in logs.items():
+        log_bytes[n] = os.path.getsize(f.name)
+        os.unlink(f.name)
     out = summarise(samples, warmup_s, minutes, rate)
+    out["node_log_bytes"] = log_bytes
     if plot:
         draw(samples, warmup_s, out, plot)
         out["plot"] = plot
@@ -365,16 +381,25 @@ def main() -> None:
     ap.add_argument("--plot", default=str(ROOT / "out" / "soak.png"),
                     help="where the plot goes (default out/soak.png; '' for none)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--results", action="store_true",
+                    help="also write bench/results/soak.json (the README's soak figures, "
+                         "python bench/readme.py): the README's run")
     a = ap.parse_args()
     warm = a.warmup_s if a.warmup_s is not None else min(60.0, a.minutes * 60 / 3)
-    out = run(a.minutes, a.rate, a.sample_s, warm, a.plot or None, not a.no_progress)
-    print(f"soak {out['minutes']:.1f} min at {a.rate / 1e6:g} M ev/s: RSS growth after "
-          f"warm-up {out['rss_growth_pct_by_node']} %, latency p50/p99 {out['p50_ms']}/"
-          f"{out['p99_ms']} ms (n={out['latency_samples']}), drops {out['drops']} of "
-          f"{out['packets_published']} packets, decisions {out['decisions']}/"
-          f"{out['expected_decisions']}, fds {out['fds_after_warmup_and_end']}, dashboard "
-          f"{out['dashboard_requests']}")
-    print(json.dumps(out))
+    with Run("soak") as bench_run:
+        out = run(a.minutes, a.rate, a.sample_s, warm, a.plot or None, not a.no_progress)
+        print(f"soak {out['minutes']:.1f} min at {a.rate / 1e6:g} M ev/s: RSS growth after "
+              f"warm-up {out['rss_growth_pct_by_node']} %, latency p50/p99 {out['p50_ms']}/"
+              f"{out['p99_ms']} ms (n={out['latency_samples']}), drops {out['drops']} of "
+              f"{out['packets_published']} packets, decisions {out['decisions']}/"
+              f"{out['expected_decisions']}, fds {out['fds_after_warmup_and_end']}, dashboard "
+              f"{out['dashboard_requests']}")
+        if a.plot:
+            out["plot"] = os.path.relpath(a.plot, ROOT)
+        if a.results:
+            bench_run.emit(out)
+        else:
+            print(json.dumps(out))
 
 
 if __name__ == "__main__":
