@@ -384,15 +384,16 @@ def section_reliability(r: dict) -> str:
             held.append(f"zero {_spread(after)} after the last decision published")
         if sm["recovery_s"]:
             held.append(f"recovered alone in {_spread(sm['recovery_s'], digits=2)}")
-        first = [v["first_decision_s"] for v in vals if v.get("first_decision_s") is not None]
-        if first:
-            held.append(f"the new node's first decision after {_spread(first, digits=1)}")
+
         if "diagnostics" in vals[0]:
             held.append(f"diagnostics {vals[0]['diagnostics']}")
         if "nonzero_commands_after_3s" in vals[0]:
             nz = [v["nonzero_commands_after_3s"] for v in vals]
             held.append(f"control unaffected ({min(nz)}-{max(nz)} non-zero commands in the "
                         "3 s after)")
+        relay = [v["after_last_relayed_s"] for v in vals if "after_last_relayed_s" in v]
+        if relay:
+            held.append(f"the guard's zero {_spread(relay)} after the last command it relayed")
         if "guard_timeout_s" in vals[0]:
             left = sum(bool(v.get("unguarded_last_command_nonzero")) for v in vals)
             held.append(f"the guard's timeout {vals[0]['guard_timeout_s']} s; unguarded, the "

@@ -80,9 +80,22 @@ class Graph:
         return until() if until is not None else False
 
     def wait_moving(self, timeout=90):
-        ok = self.spin(timeout, self.watch.moving)
+        """Moving, and this watcher sees the decisions behind it (a fault's zero is timed
+        against them): after a node's restart the watcher's subscription can take seconds
+        longer than the controller's to hear the new publisher."""
+        ok = self.spin(timeout, lambda: self.watch.moving() and self.fresh_decisions())
         assert ok, self.why_not()
         return ok
+
+    def fresh_decisions(self) -> bool:
+        last = self.decisions.last_before(time.monotonic() + 1.0)
+        return last is not None and last > time.monotonic() - 1.0
+
+    def revive(self):
+        """Restart what an earlier failed test left dead: one failure, not a cascade."""
+        for n, p in list(self.procs.items()):
+            if p.poll() is not None:
+                self.start(n)
 
     def why_not(self) -> str:
         """What the graph said, for a failure message: each process's state and last log
@@ -143,6 +156,7 @@ def graph(tmp_path_factory):
 
 @pytest.mark.timeout(300)
 def test_kill9_inference_zero_within_deadman_and_restart_recovers(graph):
+    graph.revive()
     graph.wait_moving()
     others = {n: graph.procs[n].pid for n in ("source", "controller")}
     t = kill9(graph.procs["inference"])
@@ -154,18 +168,15 @@ def test_kill9_inference_zero_within_deadman_and_restart_recovers(graph):
     graph.start("inference")
     graph.wait_moving(120)                     # recovers, nobody else restarted
     recovery = time.monotonic() - t_restart
-    # of which: the new process's start (imports, model, DDS discovery) to its first
-    # decision; the rest is catching up to decisions fresh enough to move
-    first = graph.decisions.first_after(t_restart)
     assert {n: graph.procs[n].pid for n in others} == others
     assert all(graph.procs[n].poll() is None for n in others)
     record("kill -9 inference", time_to_zero_s=round(ttz, 3), recovery_s=round(recovery, 1),
-           deadman_s=DEADMAN_S, after_last_decision_s=round(after_last, 3),
-           first_decision_s=None if first is None else round(first - t_restart, 1))
+           deadman_s=DEADMAN_S, after_last_decision_s=round(after_last, 3))
 
 
 @pytest.mark.timeout(300)
 def test_source_stall_and_camera_loss_give_zero_stale_and_recover(graph):
+    graph.revive()
     graph.wait_moving()
     src = graph.procs["source"]
     t = time.monotonic()
@@ -208,6 +219,7 @@ def test_estop_under_full_load(graph):
     from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC
     from snn4_ros.ros.fault_injection import hostile_packet
 
+    graph.revive()
     graph.wait_moving()
     pub = graph.node.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
     cli = graph.node.create_client(SetBool, "/gesture_controller/estop")
@@ -246,6 +258,7 @@ def test_dashboard_death_leaves_control_unaffected(graph):
     from snn4_ros.ros.fault_injection import hostile_packet
     from snn4_ros.ros.graph import start_dashboard
 
+    graph.revive()
     graph.wait_moving()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -307,6 +320,7 @@ def test_kill9_controller_the_cmd_vel_guard_zeroes_and_restart_recovers(graph):
     guard = node_process("cmd_vel_guard", {"timeout_s": GUARD_TIMEOUT_S, "stamped": False},
                          remap={"cmd_vel_in": "cmd_vel", "cmd_vel_out": "cmd_vel_guarded"})
     graph.every.append(guard)
+    graph.revive()
     try:
         graph.wait_moving()
         assert graph.spin(60, guarded.moving), (guard.poll(), log_tail(guard))
@@ -315,7 +329,12 @@ def test_kill9_controller_the_cmd_vel_guard_zeroes_and_restart_recovers(graph):
         graph.spin(GUARD_TIMEOUT_S + 1.5, lambda: guarded.time_to_zero(t) is not None)
         graph.spin(0.3)
         ttz = guarded.time_to_zero(t)
-        assert ttz is not None and ttz <= DEADMAN_S + TOL_S, (ttz, log_tail(guard))
+        assert ttz is not None, log_tail(guard)
+        # the guard's promise, from the last command it relayed (a loaded machine may
+        # deliver the dead controller's last commands late; the timeout counts from them)
+        relayed = guarded.last_nonzero_before(t + ttz)
+        after_relay = ttz if relayed is None else t + ttz - relayed
+        assert after_relay <= GUARD_TIMEOUT_S + TOL_S, (ttz, after_relay, log_tail(guard))
         assert not guarded.moving() and guard.poll() is None
         unguarded_last = graph.watch.last()          # what a base without a timeout keeps
         t_restart = time.monotonic()
@@ -326,6 +345,8 @@ def test_kill9_controller_the_cmd_vel_guard_zeroes_and_restart_recovers(graph):
         assert {n: graph.procs[n].pid for n in others} == others
         assert all(graph.procs[n].poll() is None for n in others)
     finally:
+        if graph.procs["controller"].poll() is not None:
+            graph.start("controller")
         guard.terminate()
         try:
             guard.wait(timeout=15)
@@ -333,6 +354,7 @@ def test_kill9_controller_the_cmd_vel_guard_zeroes_and_restart_recovers(graph):
             guard.kill()
     record("kill -9 controller, cmd_vel_guard relaying to the base",
            time_to_zero_s=round(ttz, 3), recovery_s=round(recovery, 1),
+           after_last_relayed_s=round(after_relay, 3),
            guard_timeout_s=GUARD_TIMEOUT_S,
            unguarded_last_command_nonzero=bool(unguarded_last[1] or unguarded_last[2]))
 
@@ -350,6 +372,7 @@ def test_sigterm_mid_attack_ends_every_node_cleanly_with_a_zero_last(graph):
     from snn4_ros.ros.common import EVENTS_PUB_QOS, EVENTS_TOPIC
     from snn4_ros.ros.fault_injection import hostile_packet
 
+    graph.revive()
     graph.wait_moving()
     pub = graph.node.create_publisher(EventPacket, EVENTS_TOPIC, EVENTS_PUB_QOS)
     rng = np.random.default_rng(5)

@@ -135,12 +135,6 @@ class DecisionWatch:
         with self.lock:
             self.times.append(t)
 
-    def first_after(self, t: float) -> float | None:
-        """Publication time of the first decision published after ``t`` (None: none)."""
-        with self.lock:
-            after = [x for x in self.times if x > t]
-        return min(after) if after else None
-
     def last_before(self, t: float) -> float | None:
         """Publication time of the last decision published before ``t`` (None: none)."""
         with self.lock:
@@ -193,6 +187,12 @@ class CmdWatch:
     def nonzero_after(self, t: float) -> int:
         with self.lock:
             return sum(1 for c in self.cmds if c[0] > t and (c[1] or c[2]))
+
+    def last_nonzero_before(self, t: float) -> float | None:
+        """Publication time of the last non-zero command published before ``t``."""
+        with self.lock:
+            ts = [c[0] for c in self.cmds if c[0] < t and (c[1] or c[2])]
+        return max(ts) if ts else None
 
 
 def node_process(executable: str, params: dict | None = None, env: dict | None = None,
