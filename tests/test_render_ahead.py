@@ -19,9 +19,10 @@ PLAYER = textwrap.dedent("""
     from snn4_ros.events.render_ahead import RenderAhead
 
     if __name__ == "__main__":          # the renderer is spawned: the main module is imported
-        ra = RenderAhead(seed=1, ahead_chunks=2)
+        ra = RenderAhead(seed=1)        # the event_source node's queue
         stream = ra.chunks()            # kept: a dropped generator closes the renderer
         next(stream)
+        time.sleep(8)                   # rendered ahead: the queue's pipe is full
         print(ra._proc.pid, flush=True)
         time.sleep(600)
 """)
@@ -40,7 +41,9 @@ def _alive(pid: int) -> bool:
 def test_a_player_killed_with_sigkill_takes_its_renderer_with_it(tmp_path):
     """kill -9 of a process playing the synthetic source (snn4 up, the event_source node) sets
     no stop event: the renderer, blocked on its full queue, must notice its parent is gone
-    instead of staying behind as an orphan that renders for no one."""
+    instead of staying behind as an orphan that renders for no one -- nor hang on its way
+    out, joining the queue's feeder thread blocked on a full pipe (seen with the node's
+    default queue, not with a tiny one)."""
     script = tmp_path / "player.py"
     script.write_text(PLAYER)
     p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)

@@ -48,15 +48,21 @@ def _render(seed: int, dt_us: int, q, stop, parent: int) -> None:
     sim = GestureSimulator(seed=seed, scene=SceneConfig(dt_us=dt_us))
     w, h = sim.sensor.width, sim.sensor.height
     batch, labels = [], []
-    for ev, label in sim.stream():
-        if stop.is_set() or os.getppid() != parent:
-            return
-        batch.append(ev)
-        labels.append(label)
-        if len(batch) >= 50:                 # ~100 ms per message: few, large transfers
-            if not _put(q, (w, h, batch, labels), stop, parent):
+    try:
+        for ev, label in sim.stream():
+            if stop.is_set() or os.getppid() != parent:
                 return
-            batch, labels = [], []
+            batch.append(ev)
+            labels.append(label)
+            if len(batch) >= 50:                 # ~100 ms per message: few, large transfers
+                if not _put(q, (w, h, batch, labels), stop, parent):
+                    return
+                batch, labels = [], []
+    finally:
+        # what is still buffered is for no one: without this the exit waits for the queue's
+        # feeder thread, blocked writing into a full pipe whose only reader is this process
+        # (an orphan per player killed while the queue was full)
+        q.cancel_join_thread()
 
 
 class RenderAhead:
@@ -87,8 +93,9 @@ class RenderAhead:
         except (queue.Empty, OSError, ValueError):
             pass
         self._proc.join(timeout=2.0)
-        if self._proc.is_alive():
+        if self._proc.is_alive():           # a loaded machine: it is gone when close returns
             self._proc.terminate()
+            self._proc.join(timeout=2.0)
 
     def _fetch(self, steps: list, labels: list, block: bool) -> tuple[int, int] | None:
         try:
