@@ -74,6 +74,14 @@ def ros_ws(tmp_path_factory):
     subprocess.run([ros2, "daemon", "stop"], env=env, cwd=ws, capture_output=True, timeout=60)
 
 
+def _sigint_as_on_a_terminal() -> None:
+    """In the launch's process before exec: SIGINT as a terminal gives it. A test run started
+    in the background by a shell (``make test &``, nohup) ignores SIGINT, and an ignored
+    signal is inherited: ``ros2 launch`` and its nodes then sat through the Ctrl-C of
+    ``stop()`` (every launch test failed that way once)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Launch:
     """``ros2 launch snn4_ros FILE ARGS...`` as a process; ``stop()`` is Ctrl-C."""
 
@@ -82,7 +90,8 @@ class Launch:
         self.cmd = [ros_ws["ros2"], "launch", "snn4_ros", file, *args]
         self.proc = subprocess.Popen(self.cmd, env=ros_ws["env"], cwd=ros_ws["ws"],
                                      stdout=open(self.log, "w"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_sigint_as_on_a_terminal)
 
     def output(self) -> str:
         return self.log.read_text()

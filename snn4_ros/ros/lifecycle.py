@@ -23,6 +23,9 @@ def die_with_parent() -> None:
 
 
 def raise_on_sigterm() -> None:
+    """SIGTERM, and SIGINT, end the spin as KeyboardInterrupt. SIGINT explicitly too: a
+    process started from a background shell job inherits SIGINT ignored (Python then installs
+    no handler of its own), and ``ros2 launch`` stops its nodes with SIGINT."""
     import signal
 
     def stop(signum, frame):
@@ -30,6 +33,7 @@ def raise_on_sigterm() -> None:
 
     try:
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
     except ValueError:          # not the main thread: the caller handles its own signals
         pass
 
