@@ -38,6 +38,7 @@ class Run:
     def __enter__(self) -> "Run":
         self.t0 = time.time()
         self.load0 = os.getloadavg()
+        self.commit = _commit()          # the code that runs (a long bench outlives HEAD)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -45,7 +46,7 @@ class Run:
 
     def meta(self) -> dict:
         return {"utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.t0)),
-                "commit": _commit(), "cpus": os.cpu_count(),
+                "commit": getattr(self, "commit", None) or _commit(), "cpus": os.cpu_count(),
                 "loadavg_1m_start": round(self.load0[0], 2),
                 "loadavg_1m_end": round(os.getloadavg()[0], 2),
                 "loadavg_5m_end": round(os.getloadavg()[1], 2),

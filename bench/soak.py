@@ -294,7 +294,7 @@ def summarise(samples: list[dict], warmup_s: float, minutes: float, rate: float)
     half = [s for s in after if s["t"] >= (after[0]["t"] + after[-1]["t"]) / 2]
     growth_2nd = {n: round(float(100 * (np.mean([s["procs"][n]["rss_mb"] for s in half[-2:]])
                                         / np.mean([s["procs"][n]["rss_mb"] for s in half[:2]])
-                                        - 100)), 2) for n in NODES}
+                                        - 1)), 2) for n in NODES}
     lat = np.array([v for s in after for v in s["lat_ms"]])
     span = after[-1]["t"] - base["t"]
     fds = {n: [after[0]["procs"][n]["fds"], after[-1]["procs"][n]["fds"]] for n in NODES}
