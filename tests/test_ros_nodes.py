@@ -238,7 +238,7 @@ def test_a_stale_backlog_is_shed_counted_and_reported(ros, ingest):
             ev = make_events(t, rng.integers(0, 128, 500), rng.integers(0, 128, 500),
                              rng.integers(0, 2, 500))
             pub.publish(packet_to_msg(enc.encode(ev, stamp_ns=now - (199 - k) * 2_000_000)))
-        spin_until(ex, lambda: len(inf.backlog) >= 200, 10)
+        assert spin_until(ex, lambda: len(inf.backlog) >= 200, 10), len(inf.backlog)
     assert spin_until(ex, lambda: inf.processed >= 200, 20)
     st = inf.shed
     # born from the header stamps: all but the newest ~40 ms are late

@@ -147,6 +147,7 @@ class InferenceNode(Node):
         self._bad_seen = (0, 0)                  # (bad inputs, errors) at the last report
         self._last_bad_wall = self._last_error_wall = -1e9
         self._held = False                      # tests: the worker takes nothing while set
+        self._parked = threading.Event()        # ... and has seen it (not inside a take)
         self.gc_pauses = GcPauses()
         self.freeze_gc = declare(self, "freeze_gc", True, "move everything alive after "
                                  "start-up (torch, the model) out of the garbage collector's "
@@ -178,6 +179,12 @@ class InferenceNode(Node):
         """Tests: while inside, the worker takes nothing off the backlog (packets still
         arrive into it), so a burst can meet a full queue or grow stale on purpose."""
         self._held = True
+        self._parked.clear()
+        with self.backlog._cv:                 # a worker waiting inside take() wakes empty,
+            self.backlog._cv.notify_all()      # sees the flag and parks: none taken after
+        if self.worker.is_alive() and not self._parked.wait(10.0):
+            self._held = False
+            raise RuntimeError("the inference worker did not park within 10 s")
         try:
             yield
         finally:
@@ -245,6 +252,7 @@ class InferenceNode(Node):
             if self._reader is not None:
                 self._ingest()
             if self._held:
+                self._parked.set()
                 time.sleep(0.005)
                 continue
             late, fresh = self.backlog.take(timeout=0.1 if self._reader is None else 0.0)
