@@ -109,3 +109,27 @@ def test_saved_weights_are_readable_like_their_card(tmp_path):
     st, card = checkpoint.save(net, tmp_path / "m")
     assert stat.S_IMODE(os.stat(st).st_mode) == stat.S_IMODE(os.stat(card).st_mode)
     assert os.stat(st).st_mode & stat.S_IROTH or not os.stat(card).st_mode & stat.S_IROTH
+
+
+def test_a_recording_in_wall_clock_time_plays_as_an_evt3_stream(shared_data):
+    """snn4 up --source X.aedat4 (or the libcaer bag) stopped at once with the default
+    encoding:=evt3: their times are microseconds since 1970, evt3 carries a sensor clock.
+    The event source plays such a recording as a camera switched on at its first event."""
+    from snn4_ros.events import PacketDecoder, PacketEncoder, read_recording
+    from snn4_ros.events.codecs import sensor_clock_offset
+    from snn4_ros.events.errors import OutOfRangeError
+
+    ea, _, _ = read_recording(next((shared_data / WAVES).glob("*.aedat4")))
+    ev = ea.events[:5000].copy()
+    with pytest.raises(OutOfRangeError, match="wall-clock"):
+        PacketEncoder("evt3", ea.width, ea.height).encode(ev, stamp_ns=1)
+    off = sensor_clock_offset("evt3", int(ev["t"][0]))
+    assert off > 0 and off % 1000 == 0
+    assert sensor_clock_offset("libcaer_cmp", int(ev["t"][0])) == 0      # carries a time base
+    assert sensor_clock_offset("evt3", 5_000_000_000) == 0                # already a sensor clock
+    moved = ev.copy()
+    moved["t"] -= off
+    pkt = PacketEncoder("evt3", ea.width, ea.height).encode(moved, stamp_ns=1)
+    back = PacketDecoder().decode(pkt).events
+    assert len(back) == len(ev) and (back["t"] // 1000 == moved["t"] // 1000).all()
+    assert (back["t"] // 1000 + off // 1000 == ev["t"] // 1000).all()     # nothing lost

@@ -148,6 +148,17 @@ def decode_evt3(w: np.ndarray, state: Evt3State, width: int = 65536, height: int
 _EVT3_MAX_START_US = 7 * 24 * 3600 * 10**6      # a week of sensor uptime
 
 
+def sensor_clock_offset(encoding: str, first_t_ns: int) -> int:
+    """Nanoseconds a stream's event times must lose to fit ``encoding``'s clock: evt3 carries
+    a sensor clock that starts near 0 at power-on, so a recording stamped in wall-clock time
+    (AEDAT4, a libcaer bag: microseconds since 1970) is played as a camera switched on at its
+    first event; 0 when the times already fit (or the encoding carries a time base)."""
+    if encoding == "evt3" and first_t_ns // 1000 > _EVT3_MAX_START_US:
+        return int(first_t_ns) - int(first_t_ns) % 1000
+    return 0
+
+
+
 @dataclass
 class Evt3EncoderState:
     last_high: int = -1      # full time >> 12 of the last TIME_HIGH written, -1 before any

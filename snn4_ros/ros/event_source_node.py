@@ -16,6 +16,7 @@ import numpy as np
 from rclpy.node import Node
 
 from ..events import PacketEncoder
+from ..events.codecs import sensor_clock_offset
 from ..events.sources import iter_source
 from .common import EVENTS_PUB_QOS, EVENTS_TOPIC, declare, diagnostic, publish_diagnostics
 
@@ -49,6 +50,7 @@ class EventSourceNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.packets = self.events = 0
         self.passes = 1                  # of a looped recording
+        self._clock_offset: int | None = None  # ns taken off every event (codecs.sensor_clock_offset)
         self.error: str | None = None
         self.finished = threading.Event()
         self._stop = threading.Event()
@@ -127,6 +129,10 @@ class EventSourceNode(Node):
 
     def _publish(self, enc, buf: list, packet_to_msg) -> None:
         events = np.concatenate(buf)
+        if self._clock_offset is None:          # fixed by the stream's first packet
+            self._clock_offset = sensor_clock_offset(self.encoding, int(events["t"][0]))
+        if self._clock_offset:
+            events["t"] -= self._clock_offset
         now = self.get_clock().now().nanoseconds
         self.pub.publish(packet_to_msg(enc.encode(events, stamp_ns=now)))
         self.packets += 1
