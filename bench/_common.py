@@ -20,6 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
+def bench_threads() -> int:
+    """One thread for torch and numba (``SNN4_BENCH_THREADS`` overrides), set before either
+    is imported: on a shared, oversubscribed CPU the threads' barriers made every small op
+    wait for a descheduled peer (BPTT's T=16 step took 20 s with 2 threads and 0.4 s with 1
+    at load average 10). Returns the count; the caller imports torch after this."""
+    n = os.environ.get("SNN4_BENCH_THREADS", "1")
+    os.environ["OMP_NUM_THREADS"] = n
+    os.environ["NUMBA_NUM_THREADS"] = n
+    import torch
+
+    torch.set_num_threads(int(n))
+    return int(n)
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,

@@ -32,24 +32,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
-
-THREADS = os.environ.get("SNN4_BENCH_THREADS", "1")
-os.environ["OMP_NUM_THREADS"] = THREADS
-os.environ["NUMBA_NUM_THREADS"] = THREADS
-
-import torch  # noqa: E402
-
-torch.set_num_threads(int(THREADS))
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import Run  # noqa: E402
+from _common import Run, bench_threads  # noqa: E402
+
+THREADS = bench_threads()             # one thread for every variant, before torch loads
 
 SHARED = ROOT.parent / "shared" / "data"
 NMNIST = SHARED / "nmnist_train1k"
@@ -140,7 +133,7 @@ def main() -> int:
         raise SystemExit(f"{args.nmnist_model}: no converted model; make it with "
                          "tools/train_models.sh convert")
     with Run("convert") as run:
-        out = {"threads": int(THREADS), "nmnist": nmnist_part(args.nmnist_model)}
+        out = {"threads": THREADS, "nmnist": nmnist_part(args.nmnist_model)}
         print(json.dumps({"nmnist": out["nmnist"]["within_1_point"]}), file=sys.stderr)
         if not args.skip_gesture:
             out["gesture"] = gesture_part(args.gesture_train, args.gesture_test,

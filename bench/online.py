@@ -30,22 +30,15 @@ import sys
 import time
 from pathlib import Path
 
-# One thread for torch and numba, for both modes alike: on a shared, oversubscribed CPU the
-# threads' barriers made every small op wait for a descheduled peer (BPTT's T=16 step took
-# 20 s with 2 threads and 0.4 s with 1 at load average 10). SNN4_BENCH_THREADS overrides.
-THREADS = os.environ.get("SNN4_BENCH_THREADS", "1")
-os.environ["OMP_NUM_THREADS"] = THREADS
-os.environ["NUMBA_NUM_THREADS"] = THREADS
-
-import torch  # noqa: E402
-
-torch.set_num_threads(int(THREADS))
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import Run  # noqa: E402
+from _common import Run, bench_threads  # noqa: E402
+
+THREADS = bench_threads()             # one thread for both modes alike, before torch loads
+
+import torch  # noqa: E402
 
 NMNIST = ROOT.parent / "shared" / "data" / "nmnist_train1k"
 
@@ -150,7 +143,7 @@ def main() -> int:
         out = {"memory_speed": mem, "ratios": ratio,
                "memory_input": "random spikes at N-MNIST's event density (no data needed)",
                "network": "hybridnet-nmnist (100,593 parameters, bridge window 10 bins)",
-               "threads": int(THREADS), "batch": args.batch}
+               "threads": THREADS, "batch": args.batch}
         if not args.skip_accuracy:
             out["accuracy"] = accuracy_runs(args.epochs, args.seeds, args.train_samples)
             n = out["accuracy"][0]["train_samples"]

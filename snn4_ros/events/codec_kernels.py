@@ -50,6 +50,26 @@ def _emit_vector(t, x, y, p, k, tv, bits, nb, base, fixed, pol, along_x, width, 
     return k, n_oor
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _evt3_time(word, c, thigh, tlow, valid, seen_high):
+    """A TIME_HIGH (c == 8, with the 24-bit roll-over) or TIME_LOW (c == 6) word: the new
+    (thigh, tlow, valid, seen_high). The stream becomes valid at the first TIME_LOW after a
+    TIME_HIGH, as the reference decoder does. Shared by ``evt3_decode`` and ``evt3_skim``,
+    whose state must end identical."""
+    if c == 8:
+        v = word & 0xFFF
+        last = (thigh >> 12) & 0xFFF
+        if v < last and last - v > 10:
+            thigh += 1 << 24
+        thigh = (thigh & ~np.int64((1 << 24) - 1)) | (v << 12)
+        seen_high = True
+    else:
+        tlow = word & 0xFFF
+        if valid == 0 and seen_high:
+            valid = 1
+    return thigh, tlow, valid, seen_high
+
+
 @njit(cache=True, nogil=True)
 def evt3_decode(w, st, width, height):
     """Decode evt3 words; returns (t, x, y, p, trig_t, trig_id, trig_edge, n_oor, n_bad).
@@ -88,18 +108,7 @@ def evt3_decode(w, st, width, height):
         word = np.int64(w[i])
         c = word >> 12
         if c == 8 or c == 6:
-            if c == 8:
-                v = word & 0xFFF
-                last = (thigh >> 12) & 0xFFF
-                if v < last and last - v > 10:
-                    thigh += 1 << 24
-                thigh = (thigh & ~np.int64((1 << 24) - 1)) | (v << 12)
-                seen_high = True
-            else:
-                tlow = word & 0xFFF
-                if valid == 0 and seen_high:
-                    valid = 1
-                    continue
+            thigh, tlow, valid, seen_high = _evt3_time(word, c, thigh, tlow, valid, seen_high)
             continue
         if valid == 0:
             continue                     # as the reference: only time words until valid
@@ -212,18 +221,7 @@ def evt3_skim(w, st, width, height):
         word = np.int64(w[i])
         c = word >> 12
         if c == 8 or c == 6:
-            if c == 8:
-                v = word & 0xFFF
-                last = (thigh >> 12) & 0xFFF
-                if v < last and last - v > 10:
-                    thigh += 1 << 24
-                thigh = (thigh & ~np.int64((1 << 24) - 1)) | (v << 12)
-                seen_high = True
-            else:
-                tlow = word & 0xFFF
-                if valid == 0 and seen_high:
-                    valid = 1
-                    continue
+            thigh, tlow, valid, seen_high = _evt3_time(word, c, thigh, tlow, valid, seen_high)
             continue
         if valid == 0:
             continue
