@@ -157,8 +157,11 @@ def convert(ann: HybridNet, steps: int, compensation: str = "none",
         layer.bn.bias.div_(lams[i])
     # the bridge reads the last layer's rate r = h / lam: its first linear maps take the lam
     # (ERS's conv of channel mean and max, SAT's temporal conv; both positively homogeneous)
-    snn.ers.conv.weight.mul_(lams[-1])
-    snn.sat.temporal.weight.mul_(lams[-1])
+    if snn.ers is not None:
+        snn.ers.conv.weight.mul_(lams[-1])
+        snn.sat.temporal.weight.mul_(lams[-1])
+    else:                                   # the plain-mean bridge: the head's conv reads it
+        snn.head[0].weight.mul_(lams[-1])
     return snn.eval()
 
 

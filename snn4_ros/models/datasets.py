@@ -70,6 +70,22 @@ class FrameData:
         mask[hold] = True
         return self.subset(np.flatnonzero(~mask)), self.subset(np.flatnonzero(mask))
 
+    def fold(self, k: int, i: int, seed: int = 0) -> tuple["FrameData", "FrameData"]:
+        """Fold ``i`` of a stratified ``k``-fold partition: (the other k-1 folds, fold i).
+
+        Every class is shuffled (``seed``) and dealt round-robin into the k folds, so each
+        sample is held out exactly once over i = 0..k-1 and every fold holds each class in
+        proportion (sizes differ by at most one per class)."""
+        if not 2 <= k <= len(self) or not 0 <= i < k:
+            raise ValueError(f"fold {i} of {k}: need 2 <= k <= {len(self)} and 0 <= i < k")
+        rng = np.random.default_rng(seed)
+        fold_of = np.empty(len(self), np.int64)
+        for c in range(len(self.classes)):
+            idx = np.flatnonzero(self.labels.numpy() == c)
+            rng.shuffle(idx)
+            fold_of[idx] = np.arange(len(idx)) % k
+        return self.subset(np.flatnonzero(fold_of != i)), self.subset(np.flatnonzero(fold_of == i))
+
     def subset(self, idx) -> "FrameData":
         idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
         return FrameData(self.frames[idx], self.labels[idx], self.classes,

@@ -185,9 +185,7 @@ def head_features(model: HybridNet, spikes: torch.Tensor, batch: int = 64) -> to
     model.eval()
     out = []
     for i in range(0, len(spikes), batch):
-        s = spikes[i:i + batch].float().transpose(0, 1)[-model.cfg.window:]
-        weighted, _ = model.ers(s)
-        dense, _ = model.sat(weighted)
+        dense, _ = model.bridge(spikes[i:i + batch].float().transpose(0, 1))
         out.append(model.head(dense).mean(dim=(2, 3)))
     return torch.cat(out)
 

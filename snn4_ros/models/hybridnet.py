@@ -64,6 +64,10 @@ class HybridNetConfig:
     # mean over the window as one step -- a converted network (models/convert.py), whose
     # ANN twin was trained on the window's accumulated events, is read out by its rates
     bridge_input: str = "spikes"
+    # "ers_sat": the attention bridge (ERS + SAT, above); "mean": plain mean pooling of the
+    # window's spike maps, no attention and no temporal conv -- the bridge switched off, for
+    # the ablation that asks what ERS/SAT earn (bench/ablation.py)
+    bridge: str = "ers_sat"
     # "bins": bin t drives the backbone at step t (event-driven, streams); "window": the
     # window's bins averaged and presented at every step, a constant current (the direct
     # coding ANN-to-SNN conversion is defined for; needs the whole window first, no stream)
@@ -102,6 +106,8 @@ class HybridNetConfig:
         if self.bridge_input not in ("spikes", "rate"):
             raise ValueError(f"bridge_input must be 'spikes' or 'rate', got "
                              f"{self.bridge_input!r}")
+        if self.bridge not in ("ers_sat", "mean"):
+            raise ValueError(f"bridge must be 'ers_sat' or 'mean', got {self.bridge!r}")
         if self.sdsa_shortcut not in ("add", "membrane"):
             raise ValueError(f"sdsa_shortcut must be 'add' or 'membrane', got "
                              f"{self.sdsa_shortcut!r}")
@@ -230,8 +236,11 @@ class HybridNet(nn.Module):
         # signed spikes (-1/0/1, a converted network's compensation): counted by magnitude
         self.signed_spikes = cfg.neuron == "if" and bool(cfg.neuron_kwargs.get("signed"))
         self.attn = SDSA(c_in, mk, cfg.sdsa_shortcut) if cfg.sdsa else None
-        self.ers = ERS()
-        self.sat = SAT(c_in, cfg.sat_groups, cfg.sat_kernel)
+        if cfg.bridge == "ers_sat":
+            self.ers = ERS()
+            self.sat = SAT(c_in, cfg.sat_groups, cfg.sat_kernel)
+        else:                               # "mean": no bridge parameters at all
+            self.ers = self.sat = None
         self.head = nn.Sequential(nn.Conv2d(c_in, cfg.head_hidden, 3, padding=1),
                                   nn.BatchNorm2d(cfg.head_hidden), nn.ReLU())
         if cfg.readout == "prototype":
@@ -274,12 +283,22 @@ class HybridNet(nn.Module):
     def head_maps(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The shared head's feature maps [B, head_hidden, h, w] and the ERS attention, over
         the spikes of the last ``window`` steps: what the readout and tracking head read."""
+        dense, a = self.bridge(s)
+        return self.head(dense), a
+
+    def bridge(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The SNN-ANN bridge over the spikes of the last ``window`` steps ([T, B, C, h, w]):
+        one dense map [B, C, h, w] and the spatial attention [B, 1, h, w] (ones for the
+        plain-mean bridge, which weights every place alike)."""
         s = s[-self.cfg.window:]
         if self.cfg.bridge_input == "rate":
             s = s.mean(0, keepdim=True)
+        if self.ers is None:                # bridge "mean"
+            dense = s.mean(0)
+            return dense, torch.ones_like(dense[:, :1])
         weighted, a = self.ers(s)
         dense, _ = self.sat(weighted)
-        return self.head(dense), a
+        return dense, a
 
     def bridge_heads(self, s: torch.Tensor) -> tuple:
         """Bridge + heads over the spikes of the last ``window`` steps ([T, B, C, h, w])."""

@@ -89,6 +89,22 @@ def pick_device(name: str = "auto") -> torch.device:
     return dev
 
 
+def set_threads(n: int) -> None:
+    """``n`` CPU threads for torch's ops and for the parallel neuron kernels (numba).
+
+    On an oversubscribed CPU (a shared machine, other jobs) every parallel op waits at a
+    barrier for its slowest thread, and a descheduled thread holds all of them up: there one
+    thread per process trains several-fold faster than one per core (bench/train_speed.py
+    measures both side by side)."""
+    torch.set_num_threads(int(n))
+    try:
+        import numba
+
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    except (ImportError, ValueError):
+        pass
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)

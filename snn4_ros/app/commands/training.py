@@ -54,8 +54,13 @@ def cmd_train(args) -> int:
     parse_dataset_spec(args.dataset, train=True)
     if args.val:
         parse_dataset_spec(args.val, train=False)
-    from ...models.train import TrainConfig
+    if args.threads < 0:
+        raise UserError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
+    from ...models.train import TrainConfig, set_threads
     from ...models.training_run import TrainRun, run_training
+
+    if args.threads:
+        set_threads(args.threads)
 
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      weight_decay=args.weight_decay, seed=args.seed,
@@ -196,6 +201,10 @@ def parser_train(sub) -> None:
     q.add_argument("--compile", action="store_true", help="torch.compile on CUDA")
     q.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     q.add_argument("--resume", action="store_true", help="continue from --out")
+    q.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="CPU threads for torch and the compiled neuron kernels (0: torch's "
+                   "default, one per core). On a shared or busy machine 1 is often faster: "
+                   "every small op waits at a barrier for its slowest thread")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(fn=cmd_train)
 

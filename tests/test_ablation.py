@@ -1,0 +1,157 @@
+"""The ablation harness (bench/ablation.py) on a tiny budget, the bridge-off switch it
+ablates, and the stratified k-fold partition the cross-validated estimate rests on."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from snn4_ros.models import checkpoint
+from snn4_ros.models.datasets import FrameData
+from snn4_ros.models.hybridnet import HybridNet, StreamingRunner, preset_config
+from snn4_ros.models.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"channels": (4, 8, 8), "head_hidden": 16, "window": 6}
+
+
+def _bench(name):
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _data(n=40, T=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    frames = ((torch.rand(n, T, 2, 34, 34, generator=g) < 0.1) * 2).to(torch.uint8)
+    return FrameData(frames, torch.arange(n) % 10, tuple(str(i) for i in range(10)))
+
+
+def test_kfold_holds_every_sample_out_once_stratified():
+    d = _data(50)
+    seen = []
+    for i in range(5):
+        tr, held = d.fold(5, i, seed=3)
+        assert len(tr) + len(held) == 50
+        assert sorted(torch.bincount(held.labels, minlength=10).tolist()) == [1] * 10
+        # the held-out fold and the training folds share no sample
+        key = lambda f: {bytes(x.numpy().tobytes()) for x in f.frames}  # noqa: E731
+        assert not key(tr) & key(held)
+        seen.extend(bytes(x.numpy().tobytes()) for x in held.frames)
+    assert len(seen) == 50 and len(set(seen)) == len({bytes(x.numpy().tobytes())
+                                                       for x in d.frames})
+    a, b = d.fold(5, 0, seed=0)[1], d.fold(5, 0, seed=1)[1]
+    assert not torch.equal(a.frames, b.frames)          # each seed its own partition
+    with pytest.raises(ValueError):
+        d.fold(5, 5)
+
+
+def test_bridge_off_changes_the_graph_streams_and_trains(tmp_path):
+    torch.manual_seed(0)
+    on = HybridNet(preset_config("hybridnet-nmnist", **SMALL))
+    off = HybridNet(preset_config("hybridnet-nmnist", bridge="mean", **SMALL))
+    names_on = {n for n, _ in on.named_parameters()}
+    names_off = {n for n, _ in off.named_parameters()}
+    assert any(n.startswith(("ers.", "sat.")) for n in names_on)
+    assert not any(n.startswith(("ers.", "sat.")) for n in names_off)
+    assert names_off < names_on and off.param_count() < on.param_count()
+    x = _data(4).frames.float().transpose(0, 1)
+    off.eval()
+    with torch.no_grad():
+        out = off(x)
+        s, _ = off.backbone_seq(x)
+        dense, att = off.bridge(s)
+    # the plain-mean bridge is the window's mean spike map, attention uniform
+    assert torch.allclose(dense, s[-off.cfg.window:].mean(0)) and bool((att == 1).all())
+    runner = StreamingRunner(off)
+    for t in range(x.shape[0]):
+        step = runner.step(x[t])
+    assert torch.allclose(step.logits, out.logits, atol=1e-5)
+    before = [p.detach().clone() for p in off.parameters()]
+    hist = train(off, _data(16), TrainConfig(epochs=1, batch_size=8, warmup_steps=1),
+                 progress=False)
+    assert np.isfinite(hist["loss"]).all()
+    assert any(not torch.equal(a, p) for a, p in zip(before, off.parameters()))
+    st, _ = checkpoint.save(off, tmp_path / "m", {})
+    back, _ = checkpoint.load(tmp_path / "m")
+    assert back.cfg.bridge == "mean" and back.ers is None
+    with pytest.raises(ValueError, match="bridge"):
+        preset_config("hybridnet-nmnist", bridge="attention")
+
+
+def test_ablation_harness_tiny_budget(tmp_path, shared_data):
+    src = shared_data / "nmnist_train1k"
+    lines = [ln for ln in (src / "labels.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    by_class = {}
+    for ln in lines:                                   # 2 samples of each digit
+        by_class.setdefault(ln.split()[1], []).append(ln)
+    keep = [ln for c in sorted(by_class) for ln in by_class[c][:2]]
+    folder = tmp_path / "nm"
+    folder.mkdir()
+    (folder / "labels.txt").write_text("\n".join(keep) + "\n")
+    for ln in keep:
+        sid = ln.split()[0]
+        (folder / f"{sid}.bs2").write_bytes((src / f"{sid}.bs2").read_bytes())
+    ab = _bench("ablation")
+    out = tmp_path / "results"
+    argv = ["--epochs", "1", "--seeds", "0", "1", "--folds", "2", "--arms", "bridge_mean",
+            "--data", str(folder), "--config", json.dumps({"channels": [4, 8, 8],
+                                                           "head_hidden": 16}),
+            "--probe-steps", "1", "--out-dir", str(out)]
+    assert ab.main(argv) == 0
+    abl = json.loads((out / "ablation.json").read_text())
+    cv = json.loads((out / "nmnist_cv.json").read_text())
+    assert abl["partial"] is False and cv["partial"] is False
+    runs = {(r["arm"], r["seed"], r["fold"]) for r in abl["runs"]}
+    assert runs == {("baseline", 0, 0), ("baseline", 1, 0), ("bridge_mean", 0, 0),
+                    ("bridge_mean", 1, 0)}
+    for arm in ("baseline", "bridge_mean"):
+        s = abl["summary"][arm]
+        accs = [r["accuracy"] for r in abl["runs"] if r["arm"] == arm]
+        assert s["seeds"] == [0, 1] and s["accuracy"] == accs
+        assert s["mean"] == pytest.approx(np.mean(accs), abs=1e-4)
+        assert s["std"] == pytest.approx(np.std(accs, ddof=1), abs=1e-4)
+        assert all(r["held_out"] == 10 and r["train_samples"] == 10 for r in abl["runs"])
+    assert abl["summary"]["baseline"]["paired_diff_mean"] == 0
+    assert set(abl["s_per_step_batch16"]) == {"baseline", "online"}
+    # the estimate: both folds of each seed, every sample scored once per seed
+    assert {(r["seed"], r["fold"]) for r in cv["runs"]} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    for seed, v in cv["summary"]["per_seed"].items():
+        assert v["n"] == 20 and v["correct"] == sum(
+            r["correct"] for r in cv["runs"] if r["seed"] == int(seed))
+    assert cv["summary"]["seeds_complete"] == 2 and cv["summary"]["goal_met"] is None
+    # --resume keeps what is there and trains nothing new
+    t0 = (out / "ablation.json").read_text()
+    assert ab.main(argv + ["--resume", "--arms", "bridge_mean"]) == 0
+    assert json.loads((out / "ablation.json").read_text())["runs"] == json.loads(t0)["runs"]
+    # the estimate alone (bench/nmnist_cv.py): all its runs are there, ablation.json untouched
+    t1 = (out / "ablation.json").read_text()
+    assert ab.main(argv + ["--resume", "--cv-only"]) == 0
+    assert (out / "ablation.json").read_text() == t1
+    assert json.loads((out / "nmnist_cv.json").read_text())["runs"] == cv["runs"]
+    # and the README sections render from these files
+    rd = _bench("readme")
+    assert "bridge off" in rd.section_ablation(abl)
+    assert "seed" in rd.section_nmnist_cv(cv)
+
+
+def test_train_threads_flag(capsys):
+    from snn4_ros.app.cli import main
+    from snn4_ros.models.train import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["train", "--dataset", "synthetic:2", "--out", "/nonexistent/x",
+                 "--threads", "-1"]) == 2
+    assert "--threads must be >= 0" in capsys.readouterr().err
