@@ -79,6 +79,8 @@ bench: bench-env
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/nir_roundtrip.py
 	$(BIN)/python bench/online.py
+	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/ablation.py
 	$(BIN)/python bench/convert.py
 	$(BIN)/python bench/hot_path.py
 	$(BIN)/python bench/onset.py
