@@ -1,8 +1,8 @@
 """An ablation of the SNN4 training methods on real N-MNIST, and the cross-validated estimate
 of the shipped N-MNIST recipe: 3 seeds each, mean and standard deviation.
 
-    python bench/ablation.py [--epochs 2] [--seeds 0 1 2] [--arms ...] [--cv-folds 5]
-                             [--resume] [--no-cv]
+    python bench/ablation.py [--epochs 2] [--seeds 0 1 2] [--arms ...] [--folds 5]
+                             [--resume] [--no-cv | --cv-only]
 
 Data: the 1,000 real N-MNIST training samples (``../shared/data/nmnist_train1k``), split for
 seed s into 5 stratified folds (``FrameData.fold``: every class shuffled with seed s and
@@ -213,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=2, help="the budget of every run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--arms", nargs="+", default=[a for a in ARMS if a != "online"],
-                    choices=list(ARMS), help="ablation arms (baseline always runs)")
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS),
+                    help="ablation arms, in this order within each seed (baseline always "
+                         "runs, first)")
     ap.add_argument("--folds", type=int, default=5, help="k of the stratified k-fold")
     ap.add_argument("--no-cv", action="store_true", help="skip folds 1..k-1 (the estimate)")
     ap.add_argument("--cv-only", action="store_true",

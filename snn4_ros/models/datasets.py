@@ -84,7 +84,8 @@ class FrameData:
             idx = np.flatnonzero(self.labels.numpy() == c)
             rng.shuffle(idx)
             fold_of[idx] = np.arange(len(idx)) % k
-        return self.subset(np.flatnonzero(fold_of != i)), self.subset(np.flatnonzero(fold_of == i))
+        held = fold_of == i
+        return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
 
     def subset(self, idx) -> "FrameData":
         idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
