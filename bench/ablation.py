@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="HybridNetConfig overrides for every arm (a smaller network)")
     ap.add_argument("--probe-steps", type=int, default=3,
                     help="timed steps per arm for the online/BPTT step cost (0: skip)")
+    ap.add_argument("--order", choices=("seed", "arm"), default="seed",
+                    help="seed: every run of a seed before the next seed; arm: the baseline "
+                         "and the estimate's folds for all seeds first, then each arm for all "
+                         "seeds (what a run cut short keeps complete)")
     ap.add_argument("--resume", action="store_true",
                     help="keep the runs already in the JSON files (same budget)")
     ap.add_argument("--out-dir", default=str(RESULTS), help=argparse.SUPPRESS)
@@ -281,22 +285,27 @@ def main(argv: list[str] | None = None) -> int:
         def have(store, arm, seed, fold):
             return any((r["arm"], r["seed"], r["fold"]) == (arm, seed, fold) for r in store)
 
-        for seed in args.seeds:                   # seed-major: each finished seed is a row
-            todo = [(a, 0) for a in arms]
-            if not args.no_cv:
-                todo[1:1] = [("baseline", f) for f in range(1, args.folds)]
-            for arm, fold in todo:
-                if (fold == 0 and have(abl_runs, arm, seed, 0)) or \
-                        (fold > 0 and have(cv_runs, arm, seed, fold)):
-                    continue
-                r = train_arm(arm, data, seed, fold, args.folds, args.epochs,
-                              args.train_samples, args.config)
-                print(json.dumps(r), file=sys.stderr, flush=True)
-                if fold == 0:
-                    abl_runs.append(r)
-                if arm == "baseline" and not args.no_cv:
-                    cv_runs.append(r)
-                save()
+        cv_folds = [] if args.no_cv else list(range(1, args.folds))
+        if args.order == "seed":                  # each finished seed is a whole row
+            todo = [(arm, seed, fold) for seed in args.seeds
+                    for arm, fold in [("baseline", 0)] + [("baseline", f) for f in cv_folds]
+                    + [(a, 0) for a in arms[1:]]]
+        else:                                     # each finished arm has all its seeds
+            todo = [("baseline", seed, 0) for seed in args.seeds] + \
+                [("baseline", seed, f) for seed in args.seeds for f in cv_folds] + \
+                [(a, seed, 0) for a in arms[1:] for seed in args.seeds]
+        for arm, seed, fold in todo:
+            if (fold == 0 and have(abl_runs, arm, seed, 0)) or \
+                    (fold > 0 and have(cv_runs, arm, seed, fold)):
+                continue
+            r = train_arm(arm, data, seed, fold, args.folds, args.epochs,
+                          args.train_samples, args.config)
+            print(json.dumps(r), file=sys.stderr, flush=True)
+            if fold == 0:
+                abl_runs.append(r)
+            if arm == "baseline" and not args.no_cv:
+                cv_runs.append(r)
+            save()
         out = save(final=True)
         if args.cv_only:
             out = json.loads((out_dir / "nmnist_cv.json").read_text())

@@ -528,6 +528,11 @@ def section_ablation(r: dict) -> str:
         verdict[key].append(ARM_NAMES.get(arm, arm))
     out += ["", "Against the shipped recipe, seed by seed at this budget: " + "; ".join(
         f"{k}: {', '.join(v) if v else 'none'}" for k, v in verdict.items()) + "."]
+    missing = [a for a in r.get("arms_planned", []) if a not in r["summary"]]
+    if missing:
+        out += ["", "Planned but not run within this session's time (the run trains the "
+                "arms one after another, all seeds of one arm before the next): "
+                + ", ".join(ARM_NAMES.get(a, a) for a in missing) + "."]
     if "online" not in r["summary"] and "online" in steps and "baseline" in steps:
         ratio = steps["online"] / steps["baseline"]
         out += ["", f"Online training (SLTT) is not in this table: on the same real batch of "

@@ -105,7 +105,7 @@ def test_ablation_harness_tiny_budget(tmp_path, shared_data):
             "--data", str(folder), "--config", json.dumps({"channels": [4, 8, 8],
                                                            "head_hidden": 16}),
             "--probe-steps", "1", "--out-dir", str(out)]
-    assert ab.main(argv) == 0
+    assert ab.main(argv + ["--order", "arm"]) == 0
     abl = json.loads((out / "ablation.json").read_text())
     cv = json.loads((out / "nmnist_cv.json").read_text())
     assert abl["partial"] is False and cv["partial"] is False
