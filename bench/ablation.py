@@ -2,7 +2,7 @@
 of the shipped N-MNIST recipe: 3 seeds each, mean and standard deviation.
 
     python bench/ablation.py [--epochs 2] [--seeds 0 1 2] [--arms ...] [--folds 5]
-                             [--resume] [--no-cv | --cv-only]
+                             [--order seed|arm] [--resume] [--no-cv | --cv-only]
 
 Data: the 1,000 real N-MNIST training samples (``../shared/data/nmnist_train1k``), split for
 seed s into 5 stratified folds (``FrameData.fold``: every class shuffled with seed s and
