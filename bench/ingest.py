@@ -14,8 +14,15 @@ wall-clock latency), p50/p99 latency, decisions, and the packets shed late. Vari
 * ``gc frozen``: the start-up heap frozen out of the collector (``freeze_gc``);
 * ``gc frozen, direct``: and the worker takes every queued packet from DDS itself
   (``ingest: direct``);
-* ``shipped``: and the default cap of events per bin (``max_events_per_bin``, counted
-  subsampling above 5 M events/s).
+* ``+ event cap``: and the default cap of events per bin (``max_events_per_bin``, counted
+  subsampling above 5 M events/s);
+* ``+ thinning``: and the load governor (``thin_floor_events``): while batches fall behind,
+  only part of the fresh packets are decoded, the rest skimmed and counted;
+* ``shipped: + prewarm``: and the model step rehearsed just before each bin closes
+  (``prewarm``), so the step that counts runs from warm caches.
+
+``--mode starved`` runs them with the nodes on about half a core (results in
+bench/results/ingest_starved.json): where thinning shows.
 
 The last line is one JSON object, also written to bench/results/ingest.json.
 """
@@ -38,12 +45,15 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 from _common import Run  # noqa: E402
 from latency import Graph, _label  # noqa: E402
 
+_NEW_OFF = {"thin_floor_events": 0, "prewarm": False}   # what came after the event cap
 VARIANTS = {
     "old: executor, gc, no cap": {"ingest": "executor", "freeze_gc": False,
-                                  "max_events_per_bin": 0},
-    "gc frozen": {"ingest": "executor", "max_events_per_bin": 0},
-    "gc frozen, direct": {"max_events_per_bin": 0},
-    "shipped: + event cap": {},
+                                  "max_events_per_bin": 0, **_NEW_OFF},
+    "gc frozen": {"ingest": "executor", "max_events_per_bin": 0, **_NEW_OFF},
+    "gc frozen, direct": {"max_events_per_bin": 0, **_NEW_OFF},
+    "+ event cap": dict(_NEW_OFF),
+    "+ thinning": {"prewarm": False},
+    "shipped: + prewarm": {},
 }
 
 
@@ -58,7 +68,7 @@ def main() -> None:
     rates = [float(r) * 1e6 for r in args.rates.split(",")]
     variants = {k: VARIANTS[k] for k in args.variants.split(";")}
     runs: dict[str, list] = {f"{_label(r)} {v}": [] for r in rates for v in variants}
-    with Run("ingest") as run:
+    with Run("ingest" if args.mode == "default" else f"ingest_{args.mode}") as run:
         for k in range(args.rounds):
             for name, params in variants.items():
                 g = Graph(args.mode, params)

@@ -284,3 +284,100 @@ def test_late_data_skimmed_or_decoded_sheds_the_same(net, monkeypatch):
     assert len(o1) == len(o2) >= 2
     for x, y in zip(o1, o2):
         torch.testing.assert_close(x, y)
+
+
+# -- overload: the load governor thins fresh packets while batches fall behind ---------------
+
+def test_load_governor_halves_to_its_floor_and_grows_back():
+    from snn4_ros.runtime.backlog import LoadGovernor
+
+    g = LoadGovernor(floor=20_000)
+    bin_ns = 40_000_000
+    g.observe(10_000, bin_ns, bin_ns, behind=True)      # below the floor: never thinned
+    assert g.budget == 0 and g.decode_next()
+    g = LoadGovernor(floor=20_000)
+    for want in (100_000, 50_000, 25_000, 20_000, 20_000):
+        g.observe(200_000, bin_ns, bin_ns, behind=True)  # 5 M events/s, behind
+        assert g.budget == want
+    g.observe(200_000, bin_ns, bin_ns, behind=False)
+    assert g.budget == 22_000                            # a tenth back per batch on time
+    for _ in range(60):
+        g.observe(200_000, bin_ns, bin_ns, behind=False)
+    assert g.budget == 0                                 # off again once it reaches the rate
+
+
+def test_load_governor_decodes_an_even_share():
+    from snn4_ros.runtime.backlog import LoadGovernor
+
+    g = LoadGovernor(floor=1, budget=50_000, rate=200_000.0)
+    picks = [g.decode_next() for _ in range(400)]
+    assert sum(picks) == 100                             # budget / rate of them
+    assert max(len(run) for run in "".join("x" if p else "." for p in picks).split("x")) == 3
+
+
+def test_thinned_packets_are_counted_and_the_stream_stays_exact(net):
+    """A backlog while thinning: the packets not decoded are skimmed (evt3 state exact, every
+    event counted as thinned), the newest is decoded and closes the bin, and the stream
+    goes on exactly as if everything had been decoded."""
+    pk = _packets(200)
+    p, ref = _pipeline(net), _pipeline(net)
+    p.process_batch([], pk[:20])
+    ref.process_batch([], pk[:20])
+    p.governor.budget, p.governor.rate = 2_000, 8_000.0  # decode a quarter
+    out = p.process_batch([], pk[20:61])                   # closes the bins at 40, 80, 120 ms
+    ref.process_batch([], pk[20:61])
+    st = p.shed
+    assert len(out) == 1 and out[0][0] == 40               # the newest, always decoded
+    assert st.coalesced_bins == 2
+    assert st.thinned_packets == 30 and st.thinned_events == 30 * 200   # 40 older, 10 kept
+    assert st.events == 61 * 200 and st.late_events == 0
+    assert p.decoder._evt3 == ref.decoder._evt3            # the stream's state exact
+    assert p.decoder.stats.events == ref.decoder.stats.events == 61 * 200
+    assert st.shed_fraction() == pytest.approx(30 * 200 / (61 * 200))
+    p.governor.budget = 0                                  # on time again: all decoded
+    p.process_batch([], pk[61:100])
+    assert st.thinned_packets == 30
+
+
+def test_governor_stays_off_while_the_node_keeps_up(net):
+    pk = _packets(200, per_packet=2000)                    # 1 M events/s, one packet a batch
+    p = _pipeline(net)
+    for q in pk:
+        p.process_batch([], [q])
+    assert p.governor.budget == 0 and p.shed.thinned_events == 0
+
+
+# -- prewarm: the step rehearsed just before a bin closes, state untouched -------------------
+
+def test_rehearse_leaves_every_state_as_it_was(net):
+    from snn4_ros.models.hybridnet import StreamingRunner
+
+    torch.manual_seed(0)
+    frames = (torch.rand(24, 1, 2, 64, 64) < 0.05).float()
+    a, b = StreamingRunner(net), StreamingRunner(net)
+    for t in range(24):
+        if t % 3 == 0:
+            b.rehearse(torch.ones(1, 2, 64, 64))
+        ra, rb = a.step(frames[t]), b.step(frames[t])
+        assert torch.equal(ra.logits, rb.logits) and torch.equal(ra.position, rb.position)
+    assert a.bins == b.bins and len(a.buffer) == len(b.buffer)
+
+
+def test_prewarm_runs_once_per_bin_just_before_it_closes_and_changes_nothing(net):
+    pk = _packets(200)                                     # 2 ms packets, 40 ms bins
+    a, b = _pipeline(net), _pipeline(net)
+    when = []
+    ref, got = [], []
+    for k, q in enumerate(pk):
+        ref += [r for _, r in a.process_batch([], [q])]
+        got += [r for _, r in b.process_batch([], [q])]
+        b._prewarm_last_s = 0.003            # as if each rehearsal took 3 ms (deterministic)
+        if b.prewarm():
+            when.append(k)
+    assert len(ref) == len(got) == 9
+    for r, g in zip(ref, got):
+        assert torch.equal(r.output.logits, g.output.logits)
+    # once per bin, the last one for the bin still open; packet k = 20 m closes bin m, so
+    # with 2 ms packets and 3 ms rehearsals the rehearsal leads it by 1.5 packets + 3.75 ms
+    assert when == [20 * m - 4 for m in range(1, 11)]
+    assert b.prewarm() is False                            # not due twice in a bin

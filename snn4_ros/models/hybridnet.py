@@ -397,6 +397,22 @@ class StreamingRunner:
         return out
 
     @torch.no_grad()
+    def rehearse(self, frame: torch.Tensor) -> None:
+        """One whole step on ``frame`` whose result and state are thrown away: every neuron,
+        the window buffer and the counters end exactly as they were (the steps are
+        functional; only references are restored). Why: on a shared or slow CPU the first
+        step after tens of milliseconds of other work runs from cold caches, 2-3x slower
+        than back to back (``bench/ingest.py``); rehearsing just before a bin closes puts
+        the model's code and weights back in cache for the step that counts."""
+        snap = (list(self.states), self.attn_state, list(self.buffer), self.bins,
+                self.timing, list(self.layer_sizes))
+        try:
+            self.step(frame)
+        finally:
+            (self.states, self.attn_state, self.buffer, self.bins, self.timing,
+             self.layer_sizes) = snap
+
+    @torch.no_grad()
     def backbone_step(self, frame: torch.Tensor) -> tuple[torch.Tensor, list]:
         """The spiking part of one step: last stage's spikes and every layer's counts."""
         x, counts = frame, []

@@ -148,6 +148,15 @@ class InferenceNode(Node):
         self._last_bad_wall = self._last_error_wall = -1e9
         self._held = False                      # tests: the worker takes nothing while set
         self._parked = threading.Event()        # ... and has seen it (not inside a take)
+        self.pipeline.governor.floor = declare(
+            self, "thin_floor_events", self.pipeline.governor.floor, "while batches fall "
+            "behind, decode only part of the fresh packets (the rest skimmed, counted as "
+            "thinned), never fewer events per bin than this; 0: never thin", 0, 1 << 30)
+        self.prewarm = declare(self, "prewarm", True, "rehearse the model step (state "
+                               "untouched) when idle just before a bin closes: on a slow or "
+                               "shared CPU the real step then runs from warm caches, about "
+                               "half the decision latency for one more step's CPU per bin "
+                               "(bench/ingest.py); never while behind")
         self.gc_pauses = GcPauses()
         self.freeze_gc = declare(self, "freeze_gc", True, "move everything alive after "
                                  "start-up (torch, the model) out of the garbage collector's "
@@ -271,8 +280,17 @@ class InferenceNode(Node):
                     emitted = self._guarded(self._process_batch, late, fresh)
                     self.processed += len(late) + len(fresh)
                     self._report((late + fresh)[-1][1].header, emitted)
+                if self.prewarm and not late and not self.pipeline.governor.budget \
+                        and self._idle():
+                    self._guarded(self.pipeline.prewarm)
             finally:
                 self.busy_since = None
+
+    def _idle(self) -> bool:
+        """Nothing waiting: no packet in the backlog, none queued in DDS for the reader."""
+        if len(self.backlog):
+            return False
+        return self._reader is None or not self._reader.wait(0.0)
 
     def _report(self, header, emitted: list) -> None:
         if self.pub_progress.get_subscription_count():
@@ -470,12 +488,17 @@ class InferenceNode(Node):
              "shed_fraction_recent": f"{recent_shed:.6f}",
              "late_packets": shed.late_packets, "late_events": shed.late_events,
              "capped_events": shed.capped_events,
+             "thinned_events": shed.thinned_events,
+             "thinned_packets": shed.thinned_packets,
+             "thinning_budget": self.pipeline.governor.budget,
              "regressed_events": shed.regressed_events,
              "queue_full_packets": self.backlog.stats.queue_full_packets,
              "skipped_bins": shed.skipped_bins, "coalesced_bins": shed.coalesced_bins,
              "decided_bins": shed.decided_bins,
              "worker_alive": alive, "worker_busy_s": f"{busy_s:.2f}",
              "ingest": self.ingest, "gc_collections": gc_n,
+             "prewarms": self.pipeline.prewarms,
+             "prewarm_cpu_ms": f"{self.pipeline.prewarm_s * 1e3:.1f}",
              "gc_full_collections": gc_full, "gc_pause_max_ms": f"{gc_worst * 1e3:.1f}",
              "time_regressions": st.time_regressions, "last_error": st.last_error,
              **{f"rejected.{k}": v for k, v in sorted(rej.items())},
