@@ -107,6 +107,14 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
         "freeze_gc": Param(bool, True, "move everything alive after start-up (torch, the "
                            "model) out of the garbage collector's reach (a full collection "
                            "of it stalls the worker for 100+ ms on a slow CPU)"),
+        "thin_floor_events": Param(int, 20_000, "while batches fall behind, decode only part "
+                                   "of the fresh packets (the rest skimmed, counted as "
+                                   "thinned), never fewer events per bin than this; 0: never "
+                                   "thin", (0, 1 << 30)),
+        "prewarm": Param(bool, True, "rehearse the model step (state untouched) when idle "
+                         "just before a bin closes, so the step that counts runs from warm "
+                         "caches (about half its time on a slow or shared CPU, one more "
+                         "step's CPU per bin); never while behind"),
     },
     "gesture_controller": {
         "actions_file": Param(str, "", "YAML with controller parameters and a gesture -> "
