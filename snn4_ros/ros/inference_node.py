@@ -114,6 +114,7 @@ class InferenceNode(Node):
         self.pub_frame = self.create_publisher(Image, DEBUG_FRAME_TOPIC, 2)
         self.pub_attn = self.create_publisher(Image, DEBUG_ATTENTION_TOPIC, 2)
         self.last: tuple | None = None          # (class, confidence, target position)
+        self._warm_with: tuple | None = None     # the last decision (out, header, frame)
         self.lat_ms: list[float] = []
         self._lat_new: list[float] = []          # since the last diagnostics message
         self._spikes: np.ndarray | None = None   # spike counts per layer since then
@@ -282,7 +283,7 @@ class InferenceNode(Node):
                     self._report((late + fresh)[-1][1].header, emitted)
                 if self.prewarm and not late and not self.pipeline.governor.budget \
                         and self._idle():
-                    self._guarded(self.pipeline.prewarm)
+                    self._guarded(self._prewarm)
             finally:
                 self.busy_since = None
 
@@ -370,19 +371,34 @@ class InferenceNode(Node):
             self.pub_attn.publish(_mono8((255 * np.clip(a, 0, 1)).astype(np.uint8), header))
 
     def _publish(self, out, header, frame=None) -> None:
-        from vision_msgs.msg import (Classification, Detection2D, Detection2DArray,
-                                     ObjectHypothesis, ObjectHypothesisWithPose)
-
         d = Decision.of(out)
         classes = self.net.cfg.classes
         self.last = (classes[d.top], d.confidence, d.position)
+        self._warm_with = (out, header, frame)
+        cls, arr = self._messages(d, header, frame)
+        self.pub_cls.publish(cls)
+        if arr is not None:
+            self.pub_det.publish(arr)
+
+    def _prewarm(self) -> None:
+        """The pipeline's rehearsal, then the last decision's messages built again and thrown
+        away: on a cold CPU building them took ~1.3 ms of the decision's path, ~0.15 warm."""
+        if self.pipeline.prewarm() and self._warm_with is not None:
+            out, header, frame = self._warm_with
+            self._messages(Decision.of(out), header, frame)
+
+    def _messages(self, d: Decision, header, frame=None) -> tuple:
+        """The Classification and (with a target) the Detection2DArray of one decision."""
+        from vision_msgs.msg import (Classification, Detection2D, Detection2DArray,
+                                     ObjectHypothesis, ObjectHypothesisWithPose)
+
+        classes = self.net.cfg.classes
         cls = Classification()
         cls.header = header
         cls.results = [ObjectHypothesis(class_id=classes[i], score=float(d.probs[i]))
                        for i in np.argsort(-d.probs)]
-        self.pub_cls.publish(cls)
         if d.position is None:
-            return
+            return cls, None
         arr = Detection2DArray()
         arr.header = header
         mx, my = d.position                     # model grid -> the camera's pixels
@@ -400,7 +416,7 @@ class InferenceNode(Node):
         h.pose.pose.position.x, h.pose.pose.position.y = x, y
         det.results = [h]
         arr.detections = [det]
-        self.pub_det.publish(arr)
+        return cls, arr
 
     def rejections(self) -> dict[str, int]:
         """Every input rejected, by cause: the decoder's, the pipeline's and this node's.
