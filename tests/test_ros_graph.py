@@ -46,6 +46,8 @@ def test_synthetic_graph_publishes_commands_for_gestures():
     assert s["source_error"] is None
     # real DDS delivery: what did not arrive (best effort, a loaded CPU) is counted as lost
     assert s["packets"] + s["lost_packets"] >= 0.9 * s["published"] > 0
+    # the source's last status carries its final count: never fewer published than received
+    assert s["packets"] <= s["published"]
     # ~25 bins/s of 40 ms, the source's pace permitting; bins shed to hold the latency
     # bound (a slow or loaded CPU) are counted, never silently lost
     # (packets are 2 ms of sensor time or less: at least half their bins must be accounted for)

@@ -194,6 +194,14 @@ class EventSourceNode(Node):
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=3.0)
+        # a last status with the final counts: what reads them (``snn4 up --json``'s
+        # ``published``) would otherwise keep the last once-a-second figure, lower than the
+        # packets that arrived
+        try:
+            if self.context.ok():
+                self._diagnostics()
+        except Exception:                       # shutting down: the counts are a courtesy
+            pass
         return super().destroy_node()
 
 
