@@ -195,7 +195,14 @@ def section_hot_path(r: dict) -> str:
     return (f"`python bench/hot_path.py` ({_meta(r)}): per bin, spiking backbone "
             f"{ms['backbone']} ms; bridge and heads {r['bridge_heads_ms']} ms (ERS "
             f"{ms['ers']}, SAT {ms['sat']}, heads {ms['heads']}) = "
-            f"{r['bridge_heads_over_backbone']}x the backbone.")
+            f"{r['bridge_heads_over_backbone']}x the backbone."
+            + ("" if "paced_step_ms" not in r else
+               f" One whole step (median of {r.get('paced_bins', 100)} each, alternating): "
+               f"{r['paced_step_ms']['back_to_back']} ms back to back, "
+               f"**{r['paced_step_ms']['paced']} ms once per 40 ms bin** as a live node runs "
+               f"it ({r['paced_over_back_to_back']}x: cold caches), "
+               f"{r['paced_step_ms']['paced_prewarmed']} ms with the step rehearsed 5 ms "
+               f"before (`prewarm`, {r['prewarmed_over_paced']}x the paced step)."))
 
 
 def section_nir_roundtrip(r: dict) -> str:
