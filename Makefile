@@ -77,6 +77,7 @@ bench: bench-env
 	$(BIN)/python bench/tcl.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py --mode starved --rates 1,5
 	$(BIN)/python bench/nir_roundtrip.py
 	$(BIN)/python bench/online.py
 	$(BIN)/python bench/train_speed.py
