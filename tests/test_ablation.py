@@ -3,6 +3,7 @@ ablates, and the stratified k-fold partition the cross-validated estimate rests 
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,10 +21,25 @@ SMALL = {"channels": (4, 8, 8), "head_hidden": 16, "window": 6}
 
 
 def _bench(name):
+    """The bench module, loaded without leaking its one-thread setup (``bench_threads`` sets
+    OMP/NUMBA_NUM_THREADS at import) into the tests that run after this one in the same
+    process: numba refused a later kernel launch with 'Cannot set NUMBA_NUM_THREADS to a
+    different value once the threads have been launched'."""
     sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    threads = torch.get_num_threads()
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}",
+                                                      ROOT / "bench" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        torch.set_num_threads(threads)
     return mod
 
 
