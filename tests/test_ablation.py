@@ -4,6 +4,7 @@ ablates, and the stratified k-fold partition the cross-validated estimate rests 
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -115,13 +116,18 @@ def test_ablation_harness_tiny_budget(tmp_path, shared_data):
     for ln in keep:
         sid = ln.split()[0]
         (folder / f"{sid}.bs2").write_bytes((src / f"{sid}.bs2").read_bytes())
-    ab = _bench("ablation")
+    # in a process of its own, as a user runs it: the bench sets one torch/numba thread for
+    # its process (bench_threads), which must not leak into the other tests
+    def ab_main(args):
+        return subprocess.run([sys.executable, str(ROOT / "bench" / "ablation.py"), *args],
+                              capture_output=True, text=True, timeout=600).returncode
+
     out = tmp_path / "results"
     argv = ["--epochs", "1", "--seeds", "0", "1", "--folds", "2", "--arms", "bridge_mean",
             "--data", str(folder), "--config", json.dumps({"channels": [4, 8, 8],
                                                            "head_hidden": 16}),
             "--probe-steps", "1", "--out-dir", str(out)]
-    assert ab.main(argv + ["--order", "arm"]) == 0
+    assert ab_main(argv + ["--order", "arm"]) == 0
     abl = json.loads((out / "ablation.json").read_text())
     cv = json.loads((out / "nmnist_cv.json").read_text())
     assert abl["partial"] is False and cv["partial"] is False
@@ -145,11 +151,11 @@ def test_ablation_harness_tiny_budget(tmp_path, shared_data):
     assert cv["summary"]["seeds_complete"] == 2 and cv["summary"]["goal_met"] is None
     # --resume keeps what is there and trains nothing new
     t0 = (out / "ablation.json").read_text()
-    assert ab.main(argv + ["--resume", "--arms", "bridge_mean"]) == 0
+    assert ab_main(argv + ["--resume", "--arms", "bridge_mean"]) == 0
     assert json.loads((out / "ablation.json").read_text())["runs"] == json.loads(t0)["runs"]
     # the estimate alone (bench/nmnist_cv.py): all its runs are there, ablation.json untouched
     t1 = (out / "ablation.json").read_text()
-    assert ab.main(argv + ["--resume", "--cv-only"]) == 0
+    assert ab_main(argv + ["--resume", "--cv-only"]) == 0
     assert (out / "ablation.json").read_text() == t1
     assert json.loads((out / "nmnist_cv.json").read_text())["runs"] == cv["runs"]
     # and the README sections render from these files
@@ -162,12 +168,15 @@ def test_train_threads_flag(capsys):
     from snn4_ros.app.cli import main
     from snn4_ros.models.train import set_threads
 
-    before = torch.get_num_threads()
+    import numba
+
+    before, nb_before = torch.get_num_threads(), numba.get_num_threads()
     try:
         set_threads(1)
-        assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+        numba.set_num_threads(nb_before)
     assert main(["train", "--dataset", "synthetic:2", "--out", "/nonexistent/x",
                  "--threads", "-1"]) == 2
     assert "--threads must be >= 0" in capsys.readouterr().err
