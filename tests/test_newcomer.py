@@ -147,7 +147,7 @@ def _mistakes(bag, nmnist_like, tmp):
         "replay-unknown-model": (
             ["replay", str(bag), "--model", "nope"], 2,
             "no model 'nope' (shipped models: hybridnet_gesture_loihi, hybridnet_gesture_real, "
-            "hybridnet_gesture_synth"),
+            "hybridnet_gesture_sdsa, hybridnet_gesture_synth"),
         "replay-label-class-not-the-models": (
             ["replay", str(bag), "--labels", str(bad_labels)], 2,
             "label classes ['thumbs_up'] are not among the classes of model"),
