@@ -12,9 +12,10 @@ gesture being performed).
 
 ``train_stream_readout`` keeps the spiking backbone as it is (so the real-camera model built
 on it is untouched) and trains the bridge and heads on the latest ``readout_window`` bins of
-the backbone's spikes, at every bin of the streams and of the isolated training clips, with
+the backbone's spikes, at every bin of the streams (and of isolated clips, if given), with
 the label of that bin's gesture: the first bins after a change are labelled with the new
-gesture, so the readout learns to let the newest bins decide.
+gesture, so the readout learns to let the newest bins decide. What it costs: a short readout
+reads less evidence per decision (bench/onset.py and the model card show both sides).
 """
 
 from __future__ import annotations
