@@ -131,22 +131,35 @@ def section_events(r: dict) -> str:
 
 def section_onset(r: dict) -> str:
     bag = r["bag"]
-    out = [f"`python bench/onset.py` ({_meta(r)}; model {r.get('model', '?')}; labelled "
+    base = (f"; beside it the simulator's base model {r['base_model']} at several decision "
+            "windows" if r.get("base_model") else "")
+    if r.get("also"):
+        base += f"; and at its own decision window: {', '.join(r['also'])}"
+    out = [f"`python bench/onset.py` ({_meta(r)}; model {r.get('model', '?')}{base}; labelled "
            f"synthetic bag of {bag['gestures']} gestures, seed {bag['seed']}, replayed through "
            f"the live code on the bag's clock; real: the labelled DVS128 right-hand-wave clips, "
            f"labelled start -> first command, model {r.get('real_model') or r.get('model')}"
-           f"{' (taught on these clips: not held out)' if r.get('real_model') else ''}; "
+           f"{' (taught on these clips: not held out)' if r.get('real_model') else ''}, "
+           f"with the row's controller and its own decision window unless the row sets one; "
            f"TrueNorth: {r['truenorth_onset_ms']} ms)", "",
-           "| decision window | controller | onset -> first command p50 | onset -> first "
-           "correct decision p50 | accuracy | false / wrong command episodes per min | real "
-           "clips commanded, start -> command p50 |", "|---|---|---|---|---|---|---|"]
+           "| model | decision window | controller | onset -> first command p50 | onset -> "
+           "first correct decision p50 | accuracy | false / wrong command episodes per min | "
+           "real clips commanded, start -> command p50 |",
+           "|---|---|---|---|---|---|---|---|"]
     for label, row in r["rows"].items():
-        w, _, ctrl = label.partition(", ")
+        if "model" in row:
+            model, w, ctrl = row["model"], f"window {row['window']}", row["label"]
+        else:                                   # results written before the model column
+            model = r.get("model", "?")
+            w, _, ctrl = label.partition(", ")
         real = row.get("real") or {}
         rc = (f"{real['commanded']}/{real['clips']}, "
               f"{_f(real['start_to_command_ms_p50'], 0)} ms") if real else "-"
-        name = f"**{w}**" if row.get("shipped") else w
-        out.append(f"| {name} | {ctrl}{' (shipped)' if row.get('shipped') else ''} | "
+        if real.get("window"):
+            rc += f" (window {real['window']})"
+        s = row.get("shipped")
+        out.append(f"| {f'**{model}**' if s else model} | {f'**{w}**' if s else w} | "
+                   f"{ctrl}{' (shipped)' if s else ''} | "
                    f"{_f(row['onset_to_command_ms_p50'], 0)} ms | "
                    f"{_f(row['onset_latency_ms_p50'], 0)} ms | {_f(row['accuracy'], 3)} | "
                    f"{_f(row['false_commands_per_min'])} / "
@@ -154,8 +167,10 @@ def section_onset(r: dict) -> str:
     if "goal_met_shipped" in r:
         out += ["", f"Goal (onset -> first command p50 <= {r['goal_ms']:g} ms at accuracy >= "
                 f"{r['goal_accuracy']}): shipped configuration "
-                f"{'met' if r['goal_met_shipped'] else 'not met'}; fastest row at that "
-                f"accuracy: {r['fastest_at_goal_accuracy']} "
+                f"{'met' if r['goal_met_shipped'] else 'not met'}"
+                + (f" ({_f(r['onset_to_command_ms_p50'], 0)} ms at accuracy "
+                   f"{_f(r['accuracy'], 3)})" if r.get("shipped_row") else "")
+                + f"; fastest row at that accuracy: {r['fastest_at_goal_accuracy']} "
                 f"({_f(r['fastest_onset_to_command_ms_p50'], 0)} ms), "
                 f"{'met' if r['goal_met_any'] else 'not met'}."]
     return "\n".join(out)

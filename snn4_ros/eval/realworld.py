@@ -156,17 +156,20 @@ def decision_log(tr: ReplayTrace) -> dict:
             "duration_s": tr.duration_s}
 
 
-def simulate_controller(log: dict, controller: dict, tick_hz: float = 50.0) -> dict:
+def control_trace(log: dict, controller: dict, tick_hz: float = 50.0) -> ReplayTrace:
     """The replay's controller calls (ticks on the recording's clock, a command right after
-    each decision) for another controller setting: episodes and moving fraction."""
+    each decision, then the track) for another controller setting: a trace with the commands
+    (``cmd_*``) the replay would have recorded with it -- the network's decisions do not
+    depend on the controller, so one replay serves every setting (tested equal)."""
     ctrl = GestureController(ControllerConfig.from_dict(controller))
     classes = log["classes"]
     period = int(1e9 / tick_hz)
     tick = int(log["t_first"])
-    cmd_t, lin, ang, action = [], [], [], []
+    cmd_t, lin, ang, action, state = [], [], [], [], []
 
     def rec(t, c):
         cmd_t.append(t), lin.append(c.linear), ang.append(c.angular), action.append(c.action)
+        state.append(c.state)
 
     probs = log["probs"]
     pos, vis = log.get("pos"), log.get("vis")
@@ -183,9 +186,27 @@ def simulate_controller(log: dict, controller: dict, tick_hz: float = 50.0) -> d
         rec(tick, ctrl.command(tick * 1e-9))
         tick += period
     tr = ReplayTrace(log["source"], classes)
-    tr.cmd_t, tr.cmd_lin, tr.cmd_ang = (np.asarray(cmd_t, np.int64), np.asarray(lin),
-                                        np.asarray(ang))
-    tr.cmd_action = action
+    tr.cmd_t, tr.cmd_lin, tr.cmd_ang = (np.asarray(cmd_t, np.int64), np.asarray(lin, float),
+                                        np.asarray(ang, float))
+    tr.cmd_action, tr.cmd_state = action, state
+    return tr
+
+
+def retrace(tr: ReplayTrace, controller: dict) -> ReplayTrace:
+    """A copy of replay trace ``tr`` with the commands another controller setting gives on
+    the same decisions (``control_trace``)."""
+    import copy
+
+    out = copy.copy(tr)
+    c = control_trace(decision_log(tr), controller)
+    out.cmd_t, out.cmd_lin, out.cmd_ang = c.cmd_t, c.cmd_lin, c.cmd_ang
+    out.cmd_action, out.cmd_state = c.cmd_action, c.cmd_state
+    return out
+
+
+def simulate_controller(log: dict, controller: dict, tick_hz: float = 50.0) -> dict:
+    """``control_trace``'s command episodes and moving fraction."""
+    tr = control_trace(log, controller, tick_hz)
     eps = command_episodes(tr)
     moving = (tr.cmd_lin != 0) | (tr.cmd_ang != 0)
     return {"episodes": eps, "moving_fraction": float(moving.mean()) if len(moving) else 0.0}

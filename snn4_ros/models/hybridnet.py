@@ -59,7 +59,11 @@ class HybridNetConfig:
     surrogate: str = "arctan"
     surrogate_alpha: float = 2.0
     learnable_surrogate: bool = False  # the surrogate's width is a trained parameter (LSG)
-    window: int = 16                   # time bins the bridge attends over
+    window: int = 16                   # time bins of a sample (training clips, evaluation)
+    # bins the bridge and heads read, the newest ones (0: all ``window``): a readout trained
+    # on the latest few bins of synthetic streams answers within a few bins after a gesture
+    # changes (models/streams.py), while samples and the backbone keep the full window
+    readout_window: int = 0
     # "spikes": the bridge reads the window's spike maps step by step; "rate": it reads their
     # mean over the window as one step -- a converted network (models/convert.py), whose
     # ANN twin was trained on the window's accumulated events, is read out by its rates
@@ -100,6 +104,9 @@ class HybridNetConfig:
             raise ValueError("the last stage's channels must divide into sat_groups")
         if self.window < 1:
             raise ValueError("window must be >= 1")
+        if not 0 <= self.readout_window <= self.window:
+            raise ValueError(f"readout_window must lie in 0..window ({self.window}), got "
+                             f"{self.readout_window}")
         if self.input_coding not in ("bins", "window"):
             raise ValueError(f"input_coding must be 'bins' or 'window', got "
                              f"{self.input_coding!r}")
@@ -111,6 +118,11 @@ class HybridNetConfig:
         if self.sdsa_shortcut not in ("add", "membrane"):
             raise ValueError(f"sdsa_shortcut must be 'add' or 'membrane', got "
                              f"{self.sdsa_shortcut!r}")
+
+    @property
+    def readout_bins(self) -> int:
+        """Bins the bridge and heads read: ``readout_window``, or the whole window."""
+        return self.readout_window or self.window
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -282,15 +294,16 @@ class HybridNet(nn.Module):
 
     def head_maps(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The shared head's feature maps [B, head_hidden, h, w] and the ERS attention, over
-        the spikes of the last ``window`` steps: what the readout and tracking head read."""
+        the spikes of the last ``readout_bins`` steps: what the readout and tracking head
+        read."""
         dense, a = self.bridge(s)
         return self.head(dense), a
 
     def bridge(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The SNN-ANN bridge over the spikes of the last ``window`` steps ([T, B, C, h, w]):
-        one dense map [B, C, h, w] and the spatial attention [B, 1, h, w] (ones for the
-        plain-mean bridge, which weights every place alike)."""
-        s = s[-self.cfg.window:]
+        """The SNN-ANN bridge over the spikes of the last ``readout_bins`` steps ([T, B, C,
+        h, w]): one dense map [B, C, h, w] and the spatial attention [B, 1, h, w] (ones for
+        the plain-mean bridge, which weights every place alike)."""
+        s = s[-self.cfg.readout_bins:]
         if self.cfg.bridge_input == "rate":
             s = s.mean(0, keepdim=True)
         if self.ers is None:                # bridge "mean"
@@ -359,8 +372,8 @@ class StreamingRunner:
     far -- the same as ``model(frames_so_far)`` to float tolerance. ``decide`` implements
     early exit: a decision as soon as the top class probability passes a threshold.
 
-    ``window`` (bins, default the model's) is how many of the latest bins the bridge and
-    heads read: the backbone's state is kept either way. A shorter window than the model's
+    ``window`` (bins, default the model's ``readout_bins``) is how many of the latest bins
+    the bridge and heads read: the backbone's state is kept either way. A shorter window than the model's
     answers sooner after a gesture starts (the window holds less of the previous gesture),
     at the price of decisions over less evidence (bench/onset.py measures both).
     """
@@ -372,7 +385,7 @@ class StreamingRunner:
                             "before its first step, so it cannot stream bin by bin; score it "
                             "with snn4 eval, or stream a conversion with --coding bins")
         self.model = model.eval()
-        self.window = int(window or model.cfg.window)
+        self.window = int(window or model.cfg.readout_bins)
         if not 1 <= self.window <= model.cfg.window:
             raise ValueError(f"decision window {window} bins: between 1 and the model's "
                              f"{model.cfg.window}")

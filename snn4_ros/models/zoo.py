@@ -12,6 +12,11 @@ from ..events.errors import UserError, did_you_mean
 
 # The simulator's model: the 11 DVS128-Gesture classes, learned from simulated events only.
 DEMO_MODEL = "hybridnet_gesture_synth"
+# Opt-in: DEMO_MODEL's backbone with a bridge and heads reading the newest 3 bins, trained
+# on simulated gesture streams (models/streams.py, tools/train_models.sh stream): it follows
+# a change of gesture sooner, but reads less evidence per decision (bench/onset.py), so it is
+# not the default
+STREAM_MODEL = "hybridnet_gesture_synth_stream"
 # The real-camera model: the gestures validated on real recordings (the right-hand wave,
 # taught from the 12 real DVS128 clips on DEMO_MODEL's backbone: tools/train_models.sh
 # real) or "none". The simulator-only gestures fire on real scenes without a gesture
@@ -23,6 +28,18 @@ def default_model(source: str | None) -> str:
     """The model a graph runs when none is named: the simulator's for the synthetic source,
     the real-camera model for everything else (a camera, a bag, a recording)."""
     return DEMO_MODEL if str(source or "").startswith("synthetic") else REAL_MODEL
+
+
+# the controller settings a model card may hold (``card["controller"]``: those the model was
+# validated with; ``snn4 replay`` uses them when no --controller is given)
+CONTROLLER_KEYS = ("min_confidence", "debounce", "agree_window", "hold_s", "deadman_s")
+
+
+def model_controller(card: dict | None) -> dict:
+    """The controller settings ``card`` says its model was validated with (a subset of
+    ``CONTROLLER_KEYS``; a taught model's gesture table is not among them)."""
+    c = (card or {}).get("controller") or {}
+    return {k: c[k] for k in CONTROLLER_KEYS if k in c}
 
 
 def model_dirs() -> list[Path]:
@@ -72,3 +89,4 @@ def find_model(name: str = DEMO_MODEL) -> Path:
         f"no model {name!r}{did_you_mean(name, names)} (shipped models: "
         f"{', '.join(names) or 'none; train them with make models'}; or a path to a "
         "MODEL.safetensors with its MODEL.json card)")
+
