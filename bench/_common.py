@@ -35,11 +35,17 @@ def bench_threads() -> int:
 
 
 def _commit() -> str:
+    """HEAD, with ``-dirty`` when tracked files other than bench results differ from it
+    (then the code that ran is not exactly that commit's)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                               capture_output=True, text=True, timeout=5).stdout.strip()
+        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=5).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return ""
+    changed = [ln for ln in st if not ln[3:].startswith(("bench/results/", "README.md"))]
+    return head + ("-dirty" if head and changed else "")
 
 
 class Run:

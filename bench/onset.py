@@ -106,8 +106,9 @@ def main() -> None:
             if k in ("min_confidence", "debounce", "hold_s", "deadman_s", "agree_window")}
     param_window = int(nodes["snn4_inference"]["parameters"].get("decision_window", 0))
     # the labelled bag is synthetic: the model the synthetic source runs (models/zoo.py),
-    # with the controller settings its card validated (the graph lays them over the
-    # config's for that source); the config's model is the real-camera one
+    # with the controller settings its card validated laid over the config's, as
+    # `snn4 replay` applies them (`snn4 up` and the launch file do not: they take
+    # --param / the YAML); the config's model is the real-camera one
     model = default_model("synthetic")
     runs = [(model, [int(w) for w in args.windows.split(",")])]
     if model != DEMO_MODEL:

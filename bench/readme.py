@@ -640,8 +640,12 @@ def sdsa_verdict(r: dict) -> str:
         return f"{x['recognised']}, worst {x['max_false_per_min_held_out']:.2f} false/min"
 
     wins = _wins(s, b)
+    t = (r.get("training") or {}).get("sdsa") or {}
+    budget = (f"{t['samples']} training clips x {t['epochs']} epochs"
+              if "samples" in t and "epochs" in t else "this run's training budget")
     out = (f"**Does SDSA earn its place? {'Yes' if wins else 'No'}, against hybridnet-s of the "
-           f"same recipe, on the real data**: held-out real waves commanded and the worst false "
+           f"same recipe, on the real data, at {budget} and {folds} of the real recipe's 8 "
+           f"folds**: held-out real waves commanded and the worst false "
            f"command rate on held-out real negatives, SDSA {fig(s)} against {fig(b)}")
     if not wins:
         out += " (its synthetic figures do not decide it)"
@@ -747,14 +751,20 @@ SECTIONS = {"model": section_model, "latency": section_latency, "events": sectio
             "train_speed": section_train_speed, "sdsa": section_sdsa}
 
 
+# sections whose results another command than ``python bench/<name>.py`` writes
+RUN_COMMANDS = {"ingest_starved": "python bench/ingest.py --mode starved --rates 1,5",
+                "nmnist_cv": "python bench/nmnist_cv.py"}
+
+
 def render(text: str) -> str:
     for name, fn in SECTIONS.items():
         pat = re.compile(rf"(<!-- bench:{name} -->).*?(<!-- /bench:{name} -->)", re.S)
         if not pat.search(text):
             continue
         r = _load(name)
+        cmd = RUN_COMMANDS.get(name, f"python bench/{name}.py")
         body = fn(r) if r is not None else \
-            f"(no results yet: run `python bench/{name}.py`, then `python bench/readme.py`)"
+            f"(no results yet: run `{cmd}`, then `python bench/readme.py`)"
         text = pat.sub(lambda m: m.group(1) + "\n" + body + "\n" + m.group(2), text)
     return text
 

@@ -255,8 +255,12 @@ def main() -> None:
     from snn4_ros.models.teach import recording_frames
     from snn4_ros.models.zoo import REAL_MODEL, find_model
 
-    run = Run("sdsa").__enter__()
     names = {"shipped": args.shipped, "base": args.base, "sdsa": args.sdsa}
+    if not (ROOT / f"{args.base}.safetensors").exists() and args.base.startswith("out/"):
+        sys.exit(f"bench/sdsa.py: {args.base} is not there: it is hybridnet-s trained by the "
+                 "SDSA model's reduced recipe, made by `tools/train_models.sh sdsa` (not in "
+                 "git); run that first")
+    run = Run("sdsa").__enter__()
     nets, cards = {}, {}
     for k, n in names.items():
         nets[k], cards[k] = checkpoint.load(find_model(n))

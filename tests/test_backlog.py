@@ -293,17 +293,24 @@ def test_load_governor_halves_to_its_floor_and_grows_back():
 
     g = LoadGovernor(floor=20_000)
     bin_ns = 40_000_000
-    g.observe(10_000, bin_ns, bin_ns, behind=True)      # below the floor: never thinned
+    g.observe(10_000, 20, bin_ns, bin_ns, behind=True)  # below the floor: never thinned
     assert g.budget == 0 and g.decode_next()
     g = LoadGovernor(floor=20_000)
     for want in (100_000, 50_000, 25_000, 20_000, 20_000):
-        g.observe(200_000, bin_ns, bin_ns, behind=True)  # 5 M events/s, behind
+        g.observe(200_000, 20, bin_ns, bin_ns, behind=True)  # 5 M events/s, behind
         assert g.budget == want
-    g.observe(200_000, bin_ns, bin_ns, behind=False)
+    g.observe(200_000, 20, bin_ns, bin_ns, behind=False)
     assert g.budget == 22_000                            # a tenth back per batch on time
     for _ in range(60):
-        g.observe(200_000, bin_ns, bin_ns, behind=False)
+        g.observe(200_000, 20, bin_ns, bin_ns, behind=False)
     assert g.budget == 0                                 # off again once it reaches the rate
+    g = LoadGovernor(floor=3, budget=3, rate=100.0)      # a tiny floor still grows back
+    for _ in range(200):
+        g.observe(100, 20, bin_ns, bin_ns, behind=False)
+    assert g.budget == 0
+    g = LoadGovernor(floor=0)                            # 0: never thin
+    g.observe(10**6, 20, bin_ns, bin_ns, behind=True)
+    assert g.budget == 0
 
 
 def test_load_governor_decodes_an_even_share():
@@ -313,6 +320,11 @@ def test_load_governor_decodes_an_even_share():
     picks = [g.decode_next() for _ in range(400)]
     assert sum(picks) == 100                             # budget / rate of them
     assert max(len(run) for run in "".join("x" if p else "." for p in picks).split("x")) == 3
+    # 20 M events/s in 2 ms packets: one packet (40 k) is more than the budget, yet every
+    # bin's worth of packets (20) still has one decoded, never an empty bin
+    g = LoadGovernor(floor=1, budget=20_000, rate=800_000.0, packets_per_bin=20.0)
+    picks = [g.decode_next() for _ in range(400)]
+    assert sum(picks) == 20 and all(any(picks[i:i + 20]) for i in range(0, 400, 20))
 
 
 def test_thinned_packets_are_counted_and_the_stream_stays_exact(net):
@@ -339,12 +351,38 @@ def test_thinned_packets_are_counted_and_the_stream_stays_exact(net):
     assert st.thinned_packets == 30
 
 
-def test_governor_stays_off_while_the_node_keeps_up(net):
-    pk = _packets(200, per_packet=2000)                    # 1 M events/s, one packet a batch
-    p = _pipeline(net)
-    for q in pk:
-        p.process_batch([], [q])
+class StepClock:
+    """A fake clock for the governor: each reading ``step`` seconds after the last, so a
+    batch's decoding 'takes' exactly one step whatever the machine."""
+
+    def __init__(self, step: float):
+        self.t, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+def test_governor_thins_only_while_decoding_falls_behind(net):
+    """Backlogs of 10 packets (20 ms) at 1 M events/s: decoding that 'takes' 5 ms keeps the
+    governor off; 30 ms (over half a bin) turns thinning on, and on time it turns off."""
+    from snn4_ros.runtime.pipeline import PerceptionPipeline
+
+    pk = _packets(400, per_packet=2000)
+    p = PerceptionPipeline(net, clock=StepClock(0.005))    # two readings a batch: 5 ms
+    for k in range(0, 200, 10):
+        p.process_batch([], pk[k:k + 10])
     assert p.governor.budget == 0 and p.shed.thinned_events == 0
+    p.clock = StepClock(0.03)                               # 30 ms a batch: behind
+    for k in range(200, 260, 10):
+        p.process_batch([], pk[k:k + 10])
+    assert p.governor.budget == 20_000 and p.shed.thinned_events > 0
+    thinned = p.shed.thinned_events
+    p.clock = StepClock(0.005)                              # on time again
+    for k in range(260, 400, 10):
+        p.process_batch([], pk[k:k + 10])
+    assert p.governor.budget == 0
+    assert p.shed.thinned_events - thinned < 8 * 9 * 2000   # thinning stopped on the way
 
 
 # -- prewarm: the step rehearsed just before a bin closes, state untouched -------------------

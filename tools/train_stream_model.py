@@ -46,8 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--controller", default="{}",
                     help="JSON: the controller settings the model is validated with (its "
-                         "card's 'controller'; the graph lays them over the configured ones "
-                         "when the synthetic source picks this model)")
+                         "card's 'controller', which snn4 replay applies; snn4 up and the "
+                         "launch file take them as parameters)")
     args = ap.parse_args(argv)
 
     import torch

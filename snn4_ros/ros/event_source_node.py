@@ -199,8 +199,13 @@ class EventSourceNode(Node):
         # packets that arrived
         try:
             if self.context.ok():
+                from rclpy.duration import Duration
+
                 self._diagnostics()
-        except Exception:                       # shutting down: the counts are a courtesy
+                # /diagnostics is reliable: wait (bounded) until subscribers have it, or the
+                # process may exit with the message still unsent
+                self.diag_pub.wait_for_all_acked(Duration(seconds=1.0))
+        except Exception:                       # the context went down under us: no status
             pass
         return super().destroy_node()
 

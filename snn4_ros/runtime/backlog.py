@@ -97,41 +97,53 @@ class ShedStats:
 class LoadGovernor:
     """Graceful degradation under sustained overload: a per-bin event budget that halves
     after every batch that fell behind and grows back by a tenth after every batch on
-    time, never below ``floor`` events per bin.
+    time, never below ``floor`` events per bin (a packet is the unit, so a bin holds about
+    that many).
 
     Why: shedding late data bounds how *old* the data is, not how long a batch takes. On a
     CPU-starved node every batch still decodes and bins a whole bin of fresh data, so at
     5 M events/s on half a core a batch took ~50 ms and decisions came 75-180 ms late. With
     a budget, the fresh packets beyond it are *thinned*: skimmed (the stream's state kept
     exact, their events counted as ``thinned_events``) instead of decoded and binned, evenly
-    spread, the newest packet always decoded (it closes the bin). The floor (500 k events/s
-    at 40 ms bins, 60x the real DVS128 gesture recordings) keeps it off every evaluated
-    input; it acts only while batches fall behind."""
+    spread, at least one packet per bin's worth, the newest packet always decoded (it closes
+    the bin). The floor (500 k events/s at 40 ms bins, far above the real recordings in
+    ../shared/data) keeps it off every evaluated input; it acts only while batches fall
+    behind. Thinning needs evt3 (the encoding that can be skimmed): other streams are
+    decoded whole whatever the budget."""
 
     floor: int = 20_000               # 0: never thin
     budget: int = 0                   # events per bin while thinning; 0: off
     rate: float = 0.0                 # events per bin, smoothed over batches
+    packets_per_bin: float = 0.0      # packets per bin, smoothed likewise
     _acc: float = 0.0
 
-    def observe(self, events: int, span_ns: int, bin_ns: int, behind: bool) -> None:
-        """After a batch: its fresh events over the stream time they spanned, and whether it
-        fell behind (shed late data, or took most of a bin to process)."""
+    def observe(self, events: int, packets: int, span_ns: int, bin_ns: int,
+                behind: bool) -> None:
+        """After a batch: its fresh events and packets over the stream time they spanned,
+        and whether it fell behind (shed late data, or took long to decode)."""
         if span_ns > 0 and events:
-            r = events * bin_ns / span_ns
+            r, p = events * bin_ns / span_ns, packets * bin_ns / span_ns
             self.rate = r if not self.rate else 0.5 * self.rate + 0.5 * r
+            self.packets_per_bin = p if not self.packets_per_bin else \
+                0.5 * self.packets_per_bin + 0.5 * p
         if behind and self.floor and self.rate > self.floor:
             self.budget = max(self.floor, int((self.budget or self.rate) // 2))
         elif not behind and self.budget:
-            self.budget = int(self.budget * 1.1)
+            self.budget = max(self.budget + 1, int(self.budget * 1.1))
             if self.budget >= self.rate:
                 self.budget = 0
 
     def decode_next(self) -> bool:
         """Whether the next fresh packet (not the newest) is decoded: evenly spread
-        ``budget / rate`` of them while thinning, all otherwise."""
+        ``budget / rate`` of them while thinning -- and at least one packet per bin's worth,
+        so that no bin is left empty when a single packet holds more than the budget --
+        all otherwise."""
         if not self.budget or not self.rate:
             return True
-        self._acc += min(1.0, self.budget / self.rate)
+        share = self.budget / self.rate
+        if self.packets_per_bin >= 1:
+            share = max(share, 1.0 / self.packets_per_bin)
+        self._acc += min(1.0, share)
         if self._acc >= 1.0:
             self._acc -= 1.0
             return True
