@@ -136,7 +136,7 @@ def step_seconds(data, arms: list[str], steps: int = 3, seed: int = 0,
     """Seconds per optimiser step of each arm on the same real batch of 16 (after one warm-up
     step): the cost that decides which arms fit a budget."""
     from snn4_ros.models.hybridnet import HybridNet, preset_config
-    from snn4_ros.models.train import TrainConfig, loss_fn, online_step
+    from snn4_ros.models.train import TrainConfig, backward_step
 
     x = data.frames[:RECIPE["batch_size"]].float().transpose(0, 1)
     y = data.labels[:RECIPE["batch_size"]]
@@ -151,11 +151,7 @@ def step_seconds(data, arms: list[str], steps: int = 3, seed: int = 0,
         for _ in range(steps + 1):
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            if tc.online:
-                online_step(model, x, y, None, tc)
-            else:
-                loss, _ = loss_fn(model, x, y, None, tc)
-                loss.backward()
+            backward_step(model, x, y, None, tc)
             opt.step()
             times.append(time.perf_counter() - t0)
         out[arm] = round(statistics.median(times[1:]), 3)

@@ -52,7 +52,7 @@ def worker(mode: str, T: int, batch: int) -> dict:
     """One fresh process: 3 training steps, peak memory growth and time per step."""
     from snn4_ros.models.allocator import tune_allocator
     from snn4_ros.models.hybridnet import HybridNet, preset_config
-    from snn4_ros.models.train import TrainConfig, loss_fn, online_step
+    from snn4_ros.models.train import TrainConfig, backward_step
 
     tune_allocator()
     torch.manual_seed(0)
@@ -67,11 +67,7 @@ def worker(mode: str, T: int, batch: int) -> dict:
     for _ in range(3):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        if cfg.online:
-            online_step(model, x, y, None, cfg)
-        else:
-            loss, _ = loss_fn(model, x, y, None, cfg)
-            loss.backward()
+        backward_step(model, x, y, None, cfg)
         opt.step()
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -119,6 +119,25 @@ def synthetic_classes(cfg: HybridNetConfig) -> tuple[str, ...]:
     return tuple(cfg.classes)
 
 
+def save_cache(path: Path, frames: np.ndarray, labels: np.ndarray,
+               targets: np.ndarray) -> None:
+    """Write rendered data to the cache atomically (a temporary file, then a rename), so a
+    run killed half-way never leaves a truncated cache that a later run would trust."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, frames=frames, labels=labels, targets=targets)
+    tmp.replace(path)
+
+
+def map_workers(fn, jobs: list, workers: int) -> list:
+    """``[fn(j) for j in jobs]``, in ``workers`` processes when more than one (the order of
+    the results is the jobs' whatever the worker count: rendering stays deterministic)."""
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as ex:
+            return list(ex.map(fn, jobs))
+    return [fn(j) for j in jobs]
+
+
 def _synthetic_worker(args):
     """Clips of several classes from one simulated sensor: classes share the sensor (hot
     pixels, thresholds, background), as in a real recording session, so a model cannot tell
@@ -183,19 +202,12 @@ def synthetic_data(n_per_class: int, cfg: HybridNetConfig, seed: int = 0,
     rng = np.random.default_rng(seed)
     jobs = [(seed * 100_003 + b, [int(c) for c in rng.permutation(len(classes))], cfg.to_dict(),
              style) for b in range(n_per_class)]
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
-            parts = list(ex.map(_synthetic_worker, jobs))
-    else:
-        parts = [_synthetic_worker(j) for j in jobs]
+    parts = map_workers(_synthetic_worker, jobs, workers)
     frames = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
     targets = np.concatenate([p[2] for p in parts])
     if cache:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, frames=frames, labels=labels, targets=targets)
-        tmp.replace(path)
+        save_cache(path, frames, labels, targets)
     return FrameData(torch.from_numpy(frames), torch.from_numpy(labels), classes,
                      torch.from_numpy(targets), name)
 

@@ -24,14 +24,13 @@ import hashlib
 import json
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .datasets import CACHE, FrameData, clip_frames
+from .datasets import CACHE, FrameData, clip_frames, map_workers, save_cache
 from .hybridnet import HybridNet, HybridNetConfig
 
 
@@ -105,19 +104,12 @@ def stream_data(n_streams: int, cfg: HybridNetConfig, seed: int = 1000, bins: in
                           torch.from_numpy(z["targets"]), name)
     jobs = [(seed + i, bins, tuple(seg_bins), cfg.to_dict()) for i in range(n_streams)]
     workers = workers or min(os.cpu_count() or 1, 8)
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
-            parts = list(ex.map(_stream_worker, jobs))
-    else:
-        parts = [_stream_worker(j) for j in jobs]
+    parts = map_workers(_stream_worker, jobs, workers)
     frames = np.stack([p[0] for p in parts])
     labels = np.stack([p[1] for p in parts])
     targets = np.stack([p[2] for p in parts])
     if cache:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, frames=frames, labels=labels, targets=targets)
-        tmp.replace(path)
+        save_cache(path, frames, labels, targets)
     return StreamData(torch.from_numpy(frames), torch.from_numpy(labels),
                       torch.from_numpy(targets), name)
 

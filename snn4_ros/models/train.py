@@ -271,6 +271,20 @@ def online_step(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.T
     return total, logits.detach()
 
 
+def backward_step(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
+                  cfg: TrainConfig, amp: bool = False) -> tuple[float, torch.Tensor]:
+    """Forward and backward of one batch, online (``cfg.online``: bin by bin, memory flat in
+    T) or through time (BPTT, optionally under bfloat16 autocast); the caller zeroes the
+    gradients before and steps the optimiser after. Returns the loss value and the logits.
+    One place for what ``train``, ``bench/online.py`` and ``bench/ablation.py`` time."""
+    if cfg.online:
+        return online_step(model, x, y, tgt, cfg)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        loss, logits = loss_fn(model, x, y, tgt, cfg)
+    loss.backward()
+    return float(loss.detach()), logits
+
+
 def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | None = None,
           resume: dict | None = None, progress: bool = True) -> dict:
     """Train in place; returns the history (loss, accuracy per epoch, val accuracy).
@@ -334,13 +348,7 @@ def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | 
                     if isinstance(m, Surrogate) and not m.learnable:
                         m.set_alpha(schedule.at(step))
             opt.zero_grad(set_to_none=True)
-            if cfg.online:
-                loss_value, logits = online_step(model, x, y, tgt, cfg)
-                loss = torch.tensor(loss_value)
-            else:
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                    loss, logits = loss_fn(model, x, y, tgt, cfg)
-                loss.backward()
+            loss_value, logits = backward_step(model, x, y, tgt, cfg, amp)
             if world > 1:
                 for p in model.parameters():
                     if p.grad is not None:
@@ -350,7 +358,7 @@ def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | 
             opt.step()
             sched.step()
             step += 1
-            tot_loss += float(loss.detach()) * len(idx)
+            tot_loss += loss_value * len(idx)
             correct += float((logits.argmax(1) == y).sum())
             seen += len(idx)
             if b % cfg.log_every == 0:
