@@ -419,3 +419,23 @@ def test_prewarm_runs_once_per_bin_just_before_it_closes_and_changes_nothing(net
     # with 2 ms packets and 3 ms rehearsals the rehearsal leads it by 1.5 packets + 3.75 ms
     assert when == [20 * m - 4 for m in range(1, 11)]
     assert b.prewarm() is False                            # not due twice in a bin
+
+
+def test_governor_leaves_streams_it_cannot_skim_alone(net):
+    """Only evt3 can be skimmed: a libcaer_cmp stream that falls behind is decoded whole,
+    and the governor does not switch on (nor pause prewarm) for nothing."""
+    from snn4_ros.runtime.pipeline import PerceptionPipeline
+
+    rng = np.random.default_rng(0)
+    enc = PacketEncoder("libcaer_cmp", 128, 128, "cam")
+    pk = []
+    for k in range(100):
+        t = np.sort(rng.integers(0, 2000, 2000)) * 1000 + k * 2_000_000
+        ev = make_events(t, rng.integers(0, 128, 2000), rng.integers(0, 128, 2000),
+                         rng.integers(0, 2, 2000))
+        pk.append(enc.encode(ev, stamp_ns=1_000_000_000 + k * 2_000_000))
+    p = PerceptionPipeline(net, clock=StepClock(0.03))       # 30 ms a batch: behind
+    for k in range(0, 100, 10):
+        p.process_batch([], pk[k:k + 10])
+    assert p.governor.budget == 0 and p.shed.thinned_events == 0
+    assert p.shed.events == 100 * 2000

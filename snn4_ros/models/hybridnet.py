@@ -314,7 +314,8 @@ class HybridNet(nn.Module):
         return dense, a
 
     def bridge_heads(self, s: torch.Tensor) -> tuple:
-        """Bridge + heads over the spikes of the last ``window`` steps ([T, B, C, h, w])."""
+        """Bridge + heads over the spikes of the last ``readout_bins()`` steps ([T, B, C, h, w]:
+        the whole window unless the config's ``readout_window`` is shorter)."""
         h, a = self.head_maps(s)
         logits = self.classifier(h.mean(dim=(2, 3)))
         pos = vis = heat = None

@@ -5,9 +5,9 @@ Why: isolated clips start from rest, so a model trained on them decides after 2-
 clip -- but in a stream (``snn4 record-synthetic``, a person in front of a robot) gestures
 follow each other, and a readout over the model's 16-bin window keeps answering the previous
 gesture until most of the window holds the new one (onset -> first command p50 542 ms on the
-labelled bag, bench/onset.py). A stream here is made exactly the way the labelled bag is
-(``GestureSimulator``: one sensor, gestures back to back, each on a new scene), with segments
-of random length so that every bin position after a change is seen, and a label per bin (the
+labelled bag, bench/onset.py). A stream here is made the way the labelled bag is
+(``GestureSimulator``: one sensor, gestures back to back, each on a new scene), but with
+segments of random length so that every bin position after a change is seen, and a label per bin (the
 gesture being performed).
 
 ``train_stream_readout`` keeps the spiking backbone as it is (so the real-camera model built

@@ -283,7 +283,12 @@ class InferenceNode(Node):
                     self._report((late + fresh)[-1][1].header, emitted)
                 if self.prewarm and not late and not self.pipeline.governor.budget \
                         and self._idle():
-                    self._guarded(self._prewarm)
+                    try:
+                        self._prewarm()
+                    except Exception as exc:         # counted and shown; never fatal
+                        self.errors += 1
+                        self.last_exception = f"prewarm: {type(exc).__name__}: {exc}"
+                        self.get_logger().error(f"prewarm failed: {self.last_exception}")
             finally:
                 self.busy_since = None
 

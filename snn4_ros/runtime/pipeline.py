@@ -397,7 +397,8 @@ class PerceptionPipeline:
             # saves; the model's step costs the same at any event count) took half a bin
             gov.observe(st.events - n_before, len(fresh), self.frames.latest_ns - t_before,
                         self.frames.bin_ns,
-                        behind=bool(late) or decode_s * 1e9 > 0.5 * self.frames.bin_ns)
+                        behind=(bool(late) or decode_s * 1e9 > 0.5 * self.frames.bin_ns)
+                        and bool(fresh) and fresh[-1].encoding == "evt3")   # only evt3 skims
         return out
 
     def _skim(self, pkt: Packet) -> tuple[int, int, int] | None:
