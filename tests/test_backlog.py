@@ -419,6 +419,14 @@ def test_prewarm_runs_once_per_bin_just_before_it_closes_and_changes_nothing(net
     # with 2 ms packets and 3 ms rehearsals the rehearsal leads it by 1.5 packets + 3.75 ms
     assert when == [20 * m - 4 for m in range(1, 11)]
     assert b.prewarm() is False                            # not due twice in a bin
+    # busy when due: asked once, no rehearsal, and due again at the next call
+    c, asked = _pipeline(net), []
+    for q in pk[:17]:
+        c.process_batch([], [q])
+        c._prewarm_last_s = 0.003
+        c.prewarm(lambda: asked.append(1) or False)
+    assert c.prewarms == 0 and len(asked) == 1             # only packet 16 was due
+    assert c.prewarm(lambda: True) is True and c.prewarms == 1
 
 
 def test_governor_leaves_streams_it_cannot_skim_alone(net):

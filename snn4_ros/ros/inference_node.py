@@ -281,8 +281,7 @@ class InferenceNode(Node):
                     emitted = self._guarded(self._process_batch, late, fresh)
                     self.processed += len(late) + len(fresh)
                     self._report((late + fresh)[-1][1].header, emitted)
-                if self.prewarm and not late and not self.pipeline.governor.budget \
-                        and self._idle():
+                if self.prewarm and not late and not self.pipeline.governor.budget:
                     try:
                         self._prewarm()
                     except Exception as exc:         # counted and shown; never fatal
@@ -388,7 +387,9 @@ class InferenceNode(Node):
     def _prewarm(self) -> None:
         """The pipeline's rehearsal, then the last decision's messages built again and thrown
         away: on a cold CPU building them took ~1.3 ms of the decision's path, ~0.15 warm."""
-        if self.pipeline.prewarm() and self._warm_with is not None:
+        # idle is asked only once a rehearsal is due (about once a bin), not per packet:
+        # the DDS check rebuilds a wait set
+        if self.pipeline.prewarm(self._idle) and self._warm_with is not None:
             out, header, frame = self._warm_with
             self._messages(Decision.of(out), header, frame)
 

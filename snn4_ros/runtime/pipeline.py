@@ -154,7 +154,7 @@ class PerceptionPipeline:
                                          device=self.device))
             self.runner.reset()
 
-    def prewarm(self) -> bool:
+    def prewarm(self, idle=None) -> bool:
         """Rehearse one step (``StreamingRunner.rehearse``: nothing changes) when the next
         packet will probably close the open bin, once per bin; True when it did.
 
@@ -176,6 +176,8 @@ class PerceptionPipeline:
         lead = self._prewarm_lead_ns
         ahead = lead + lead // 2 + int(self._prewarm_last_s * 1.25e9)
         if not lead or end == self._prewarmed_bin or end - latest > ahead:
+            return False
+        if idle is not None and not idle():     # asked only when due: it may cost a syscall
             return False
         self._prewarmed_bin = end
         if self._zero_frame is None:
