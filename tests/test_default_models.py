@@ -113,3 +113,14 @@ def test_base_gestures_names_must_be_the_base_models():
         check_names(["right_hand_wav"], base, base_gestures=True)
     with pytest.raises(TeachError, match="already a class of the base model"):
         check_names(["right_hand_wave"], base)
+
+
+def test_resume_state_is_not_listed_as_a_model(tmp_path, monkeypatch):
+    """``snn4 train --resume`` leaves optimiser tensors beside a checkpoint; they are no model."""
+    from snn4_ros.models import zoo
+
+    for name in ("mine.safetensors", "mine.resume.safetensors", "mine.lava.safetensors"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "mine.json").write_text(json.dumps({"preset": "hybridnet-s"}))
+    monkeypatch.setattr(zoo, "model_dirs", lambda: [tmp_path])
+    assert zoo.shipped_models() == {"mine": {"preset": "hybridnet-s"}}

@@ -63,11 +63,13 @@ class ModelNotFoundError(UserError, FileNotFoundError):
 
 def shipped_models() -> dict[str, dict]:
     """name -> its model card (``classes``, ``preset``, ...) for every model in
-    ``model_dirs()`` (the first of a name wins). Lava exports are not models of their own."""
+    ``model_dirs()`` (the first of a name wins). Lava exports and ``snn4 train --resume``
+    state (optimiser tensors) are not models of their own."""
     out: dict[str, dict] = {}
     for d in model_dirs():
         for st in sorted(d.glob("*.safetensors")) if d.is_dir() else []:
-            if st.stem in out or st.name.endswith(".lava.safetensors"):
+            if st.stem in out or st.name.endswith((".lava.safetensors",
+                                                  ".resume.safetensors")):
                 continue
             try:
                 out[st.stem] = json.loads(st.with_suffix(".json").read_text())
