@@ -8,7 +8,7 @@ Data: the 1,000 real N-MNIST training samples (``../shared/data/nmnist_train1k``
 seed s into 5 stratified folds (``FrameData.fold``: every class shuffled with seed s and
 dealt round-robin): each seed has its own partition.
 
-* **Ablation** (``bench/results/ablation.json``): every arm trains on folds 1-4 of seed s's
+* **Ablation** (``bench/results/ablation_eE.json``, E the budget in epochs): every arm trains on folds 1-4 of seed s's
   partition (800 samples) and is scored on fold 0 (200 samples, never trained on), so the
   arms of one seed share data, split, initialisation seed and sample order, and differ only
   in the one method switched. Arms: the shipped recipe (``baseline``: LIF, arctan surrogate
@@ -16,7 +16,7 @@ dealt round-robin): each seed has its own partition.
   and one change each -- a scheduled or a learnable surrogate, online (SLTT) training,
   temporal regularisation (TRT), firing-rate regularisation, PLIF or TC-LIF neurons, the
   bridge replaced by plain mean pooling over the window.
-* **Cross-validation** (``bench/results/nmnist_cv.json``): the shipped recipe (the baseline
+* **Cross-validation** (``bench/results/nmnist_cv_eE.json``): the shipped recipe (the baseline
   arm) on all 5 folds of each seed, so every one of the 1,000 samples is scored once per seed
   by a model that never saw it; a seed's estimate is its correct answers over 1,000, and the
   figure is their mean and standard deviation over the seeds. Fold 0 is the ablation's
@@ -30,7 +30,9 @@ recipe reaches in it. One torch/numba thread (bench/_common.bench_threads).
 
 Every finished run is written to the JSON at once (``"partial": true`` until the end), and
 ``--resume`` skips the runs the JSON already holds for the same budget, so an interrupted run
-still yields a table. Online training is measured (seconds per step beside BPTT's, on the
+still yields a table. Each budget has files of its own (``_eE``): a run at another budget
+never joins or overwrites a table (``--resume`` refuses a file of another setting, and the
+summaries refuse runs of mixed budgets). Online training is measured (seconds per step beside BPTT's, on the
 same real batch) even when its arm is not run, so its absence has a measured reason. Last
 line: one JSON object, the ablation's (the cross-validation's is in its file; with
 ``--cv-only``, what ``python bench/nmnist_cv.py`` runs, the estimate's).
@@ -39,6 +41,8 @@ line: one JSON object, the ablation's (the cross-validation's is in its file; wi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import statistics
@@ -104,11 +108,21 @@ def score(model, data, batch: int = 64) -> dict:
 
 
 def train_arm(arm: str, data, seed: int, fold: int, k: int, epochs: int,
-              train_samples: int = 0, base_config: dict | None = None) -> dict:
+              train_samples: int = 0, base_config: dict | None = None,
+              curve: bool = False, recipe: dict | None = None) -> dict:
     """One run: arm ``arm`` trained on the folds other than ``fold`` of seed ``seed``'s
-    ``k``-fold partition, scored on ``fold``."""
+    ``k``-fold partition, scored on ``fold``.
+
+    ``curve``: also score the held-out fold after every epoch (``curve``: accuracy per epoch),
+    each time on a copy of the model whose batch-norm statistics are recalibrated on the
+    training folds as at the end of training; the run itself trains exactly as without it.
+    The extra cost, a forward pass over the training folds and the held-out fold per epoch,
+    is in ``curve_s``. ``recipe``: overrides of RECIPE (a faster schedule measured beside it).
+    """
+    import copy
+
     from snn4_ros.models.hybridnet import HybridNet, preset_config
-    from snn4_ros.models.train import TrainConfig, train
+    from snn4_ros.models.train import TrainConfig, recalibrate_bn, train
 
     _, cfg_over, train_over = ARMS[arm]
     tr, held = data.fold(k, fold, seed=seed)
@@ -117,17 +131,35 @@ def train_arm(arm: str, data, seed: int, fold: int, k: int, epochs: int,
     cfg = preset_config(PRESET, **{**(base_config or {}), **cfg_over})
     torch.manual_seed(seed)
     model = HybridNet(cfg)
-    tc = TrainConfig(epochs=epochs, seed=seed, **RECIPE, **train_over)
+    tc = TrainConfig(epochs=epochs, seed=seed, **{**RECIPE, **(recipe or {})}, **train_over)
+    points: list[float] = []
+    curve_s = [0.0]
+
+    def on_epoch(epoch: int, m) -> None:
+        t = time.time()
+        twin = copy.deepcopy(m)
+        recalibrate_bn(twin, tr)
+        points.append(round(score(twin, held)["accuracy"], 4))
+        curve_s[0] += time.time() - t
+        print(json.dumps({"arm": arm, "seed": seed, "fold": fold, "epoch": epoch,
+                          "held_out_accuracy": points[-1]}), file=sys.stderr, flush=True)
+
     t0 = time.time()
-    hist = train(model, tr, tc, progress=False)
-    secs = time.time() - t0
-    out = {"arm": arm, "seed": seed, "fold": fold, "train_samples": len(tr),
-           "held_out": len(held), "train_s": round(secs, 1),
+    hist = train(model, tr, tc, progress=False, on_epoch=on_epoch if curve else None)
+    secs = time.time() - t0 - curve_s[0]
+    out = {"arm": arm, "seed": seed, "fold": fold, "epochs": epochs,
+           "train_samples": len(tr), "held_out": len(held), "train_s": round(secs, 1),
            "s_per_epoch": round(secs / max(epochs, 1), 1),
            "final_train_loss": round(hist["loss"][-1], 4),
            "final_train_acc": round(hist["train_acc"][-1], 4), **score(model, held)}
     out["accuracy"] = round(out["accuracy"], 4)
     out["firing_rate"] = round(out["firing_rate"], 4)
+    if recipe:
+        out["recipe"] = {**RECIPE, **recipe}
+    if curve:
+        out["curve"] = points
+        out["curve_s"] = round(curve_s[0], 1)
+        out["train_loss"] = [round(v, 4) for v in hist["loss"]]
     return out
 
 
@@ -158,9 +190,28 @@ def step_seconds(data, arms: list[str], steps: int = 3, seed: int = 0,
     return out
 
 
+def one_budget(runs: list[dict]) -> int | None:
+    """The one training budget (epochs) of ``runs``; a ValueError if they mix budgets: a
+    mean over runs of different lengths is no figure of either (runs written before the
+    budget was recorded per run carry none and count as their file's)."""
+    budgets = {r["epochs"] for r in runs if "epochs" in r}
+    if len(budgets) > 1:
+        raise ValueError(f"runs of different budgets ({sorted(budgets)} epochs) cannot make "
+                         "one figure: each budget has a table of its own")
+    return budgets.pop() if budgets else None
+
+
+def result_name(kind: str, epochs: int) -> str:
+    """The results file (and README section) of ``kind`` (ablation, nmnist_cv) at a budget
+    of ``epochs``: one file per budget, so that a run at another budget never overwrites or
+    joins a table."""
+    return f"{kind}_e{epochs}"
+
+
 def summarise(runs: list[dict], arms: list[str]) -> dict:
     """Per arm: accuracies by seed, mean, sample std, and the paired difference from the
     baseline of the same seed (same split, initialisation and order)."""
+    one_budget(runs)
     base = {r["seed"]: r["accuracy"] for r in runs if r["arm"] == "baseline"}
     out = {}
     for arm in arms:
@@ -183,6 +234,7 @@ def summarise(runs: list[dict], arms: list[str]) -> dict:
 def cv_summary(runs: list[dict], k: int) -> dict:
     """Per seed: correct answers over all folds (each sample scored once); over seeds: mean
     and sample std of the per-seed estimates (only seeds whose k folds all finished)."""
+    one_budget(runs)
     per_seed = {}
     for seed in sorted({r["seed"] for r in runs}):
         rs = sorted((r for r in runs if r["seed"] == seed), key=lambda r: r["fold"])
@@ -197,6 +249,37 @@ def cv_summary(runs: list[dict], k: int) -> dict:
             "std": round(statistics.stdev(accs), 4) if len(accs) > 1 else None,
             "goal": 0.995,
             "goal_met": (statistics.fmean(accs) >= 0.995) if len(accs) >= 3 else None}
+
+
+def key(r: dict) -> tuple:
+    return r["arm"], r["seed"], r["fold"]
+
+
+def join(store: list[dict], runs: list[dict]) -> None:
+    """Add to ``store`` the runs of ``runs`` it does not hold yet (by arm, seed, fold)."""
+    have = {key(r) for r in store}
+    store.extend(r for r in runs if key(r) not in have)
+
+
+@contextlib.contextmanager
+def locked(out_dir: Path):
+    """An exclusive lock on the results folder's ablation files while one process reads
+    and writes them: with ``--resume``, processes running other seeds of the same budget
+    (one per core) write into the same files, each adding the others' finished runs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".ablation.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _read(path: Path, budget: dict) -> dict | None:
+    if not path.exists():
+        return None
+    old = json.loads(path.read_text())
+    if old.get("budget") != budget:
+        raise SystemExit(f"{path} holds runs of another setting ({old.get('budget')}, not "
+                         f"{budget}): not joined, not overwritten")
+    return old
 
 
 def _write(name: str, obj: dict, run: Run, out_dir: Path) -> None:
@@ -216,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cv", action="store_true", help="skip folds 1..k-1 (the estimate)")
     ap.add_argument("--cv-only", action="store_true",
                     help="only the estimate (the baseline's k folds; bench/nmnist_cv.py); "
-                         "bench/results/ablation.json is left as it is")
+                         "bench/results/ablation_eE.json is left as it is")
     ap.add_argument("--train-samples", type=int, default=0,
                     help="train on a stratified part of the k-1 folds (0: all; the estimate "
                          "is then not the recipe's)")
@@ -238,20 +321,23 @@ def main(argv: list[str] | None = None) -> int:
     arms = ["baseline"] + ([] if args.cv_only else
                            [a for a in args.arms if a != "baseline"])
     out_dir = Path(args.out_dir)
+    abl_name, cv_name = (result_name(k, args.epochs) for k in ("ablation", "nmnist_cv"))
     budget = {"epochs": args.epochs, "folds": args.folds, "train_samples": args.train_samples,
               "recipe": RECIPE, "preset": PRESET, "config": args.config, "threads": THREADS}
     abl_runs: list[dict] = []
     cv_runs: list[dict] = []
     if args.resume:
-        for name, store in (("ablation", abl_runs), ("nmnist_cv", cv_runs)):
+        for name, store in ((abl_name, abl_runs), (cv_name, cv_runs)):
             p = out_dir / f"{name}.json"
             if p.exists():
                 old = json.loads(p.read_text())
-                if old.get("budget") == budget:
-                    store.extend(old["runs"])
-                else:
-                    print(f"--resume: {p} has another budget ({old.get('budget')}); starting "
-                          "afresh", file=sys.stderr)
+                if old.get("budget") != budget:     # never mix, never overwrite: say so
+                    ap.error(f"--resume: {p} holds runs of another setting "
+                             f"({old.get('budget')}, not {budget}); move it away or run "
+                             "without --resume")
+                store.extend(old["runs"])
+        join(abl_runs, [r for r in cv_runs if r["fold"] == 0])    # one run in both tables
+        join(cv_runs, [r for r in abl_runs if r["arm"] == "baseline"])
     data = load_data(Path(args.data))
     shown = os.path.relpath(args.data, ROOT)
     with Run("ablation", out_dir) as run:
@@ -259,23 +345,46 @@ def main(argv: list[str] | None = None) -> int:
                              base_config=args.config) if args.probe_steps > 0 else {}
         print(json.dumps({"s_per_step": steps}), file=sys.stderr, flush=True)
 
+        seeds_planned = list(args.seeds)
+        arms_planned = list(arms)
+
         def save(final: bool = False) -> dict:
-            abl = {"budget": budget, "partial": not final, "arms_planned": arms,
-                   "seeds_planned": args.seeds, "runs": abl_runs,
-                   "summary": summarise(abl_runs, arms), "s_per_step_batch16": steps,
-                   "data": f"{len(data)} real N-MNIST samples ({shown}); seed s: a "
-                           f"stratified {args.folds}-fold partition of its own, trained on "
-                           f"folds 1..{args.folds - 1}, scored on fold 0",
-                   "threads": THREADS}
-            if not args.cv_only:
-                _write("ablation", abl, run, out_dir)
-            if not args.no_cv:
-                cv = {"budget": budget, "partial": not final, "seeds_planned": args.seeds,
-                      "runs": cv_runs, "summary": cv_summary(cv_runs, args.folds),
-                      "data": f"all {len(data)} real N-MNIST samples ({shown}), a "
-                              f"stratified {args.folds}-fold partition per seed",
-                      "recipe_full": "tools/train_models.sh nmnist: 60 epochs", "threads": THREADS}
-                _write("nmnist_cv", cv, run, out_dir)
+            with locked(out_dir):
+                if args.resume:                 # runs another process (other seeds) wrote
+                    for name, store in ((abl_name, abl_runs), (cv_name, cv_runs)):
+                        old = _read(out_dir / f"{name}.json", budget)
+                        if old is not None:
+                            join(store, old["runs"])
+                            seeds_planned.extend(x for x in old.get("seeds_planned", [])
+                                                 if x not in seeds_planned)
+                            if name == abl_name:
+                                arms_planned.extend(a for a in old.get("arms_planned", [])
+                                                    if a not in arms_planned)
+                # the baseline's fold-0 run is one run in both tables
+                join(abl_runs, [r for r in cv_runs if r["fold"] == 0])
+                join(cv_runs, [r for r in abl_runs if r["arm"] == "baseline"])
+                done = {key(r) for r in abl_runs}
+                abl = {"budget": budget, "partial": any(
+                           (a, sd, 0) not in done for a in arms_planned for sd in seeds_planned),
+                       "arms_planned": arms_planned, "seeds_planned": seeds_planned,
+                       "runs": abl_runs, "summary": summarise(abl_runs, arms_planned),
+                       "s_per_step_batch16": steps,
+                       "data": f"{len(data)} real N-MNIST samples ({shown}); seed s: a "
+                               f"stratified {args.folds}-fold partition of its own, trained on "
+                               f"folds 1..{args.folds - 1}, scored on fold 0",
+                       "threads": THREADS}
+                if not args.cv_only:
+                    _write(abl_name, abl, run, out_dir)
+                if not args.no_cv:
+                    summ = cv_summary(cv_runs, args.folds)
+                    cv = {"budget": budget,
+                          "partial": summ["seeds_complete"] < len(seeds_planned),
+                          "seeds_planned": seeds_planned, "runs": cv_runs, "summary": summ,
+                          "data": f"all {len(data)} real N-MNIST samples ({shown}), a "
+                                  f"stratified {args.folds}-fold partition per seed",
+                          "recipe_full": "tools/train_models.sh nmnist: 60 epochs",
+                          "threads": THREADS}
+                    _write(cv_name, cv, run, out_dir)
             return abl
 
         def have(store, arm, seed, fold):
@@ -304,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             save()
         out = save(final=True)
         if args.cv_only:
-            out = json.loads((out_dir / "nmnist_cv.json").read_text())
+            out = json.loads((out_dir / f"{cv_name}.json").read_text())
         out = {**out, "meta": run.meta()}
         print(json.dumps(out), flush=True)
     return 0

@@ -3,7 +3,7 @@ bench/ablation.py on all k folds of each seed (``--cv-only``); the same argument
 
     python bench/nmnist_cv.py [--epochs 2] [--seeds 0 1 2] [--folds 5] [--resume]
 
-Writes bench/results/nmnist_cv.json (bench/ablation.py writes it too, sharing fold 0 with the
+Writes bench/results/nmnist_cv_eE.json, E the budget (bench/ablation.py writes it too, sharing fold 0 with the
 ablation's baseline); last line: one JSON object.
 """
 

@@ -606,13 +606,63 @@ def section_nmnist_cv(r: dict) -> str:
             f"over 3 seeds: {verdict}" + ("" if s["goal_met"] else
                                           f" at this budget of {b['epochs']} epoch(s)") + "."]
     spe = [x["s_per_epoch"] for x in r["runs"]]
-    if spe and not s["goal_met"]:
+    curve = _load("nmnist_curve")
+    chosen = {c["chosen_epochs"]: c for c in (curve or {}).get("summary", [])
+              if c.get("chosen_epochs") and c["lr"] == b["recipe"]["lr"]}
+    if b["epochs"] in chosen:
+        c = chosen[b["epochs"]]
+        out += ["", f"Why this budget: in *How many epochs the N-MNIST recipe needs* "
+                f"(`python bench/nmnist_curve.py`) {b['epochs']} epochs come within "
+                f"{100 * curve['setting']['tolerance']:.0f} point(s) of the "
+                f"{c['plateau_epochs']}-epoch run's held-out accuracy "
+                f"({100 * c['plateau']:.1f} %, one seed and fold); one epoch took "
+                f"{statistics.fmean(spe):.0f} s on average in these runs."]
+    elif spe and not s["goal_met"]:
         full = statistics.fmean(spe) * 60 * b["folds"] * 3 / 3600
         out += ["", f"Why this budget: one epoch took {statistics.fmean(spe):.0f} s on average "
                 f"in these runs, so the full recipe (60 epochs x {b['folds']} folds x 3 seeds) "
                 f"would take about {full:.0f} hours of this machine; the figure above is what "
                 f"the recipe reaches after {b['epochs']} epoch(s) per fold, not the shipped "
                 "model's accuracy."]
+    return "\n".join(out)
+
+
+def section_nmnist_curve(r: dict) -> str:
+    st = r["setting"]
+    out = [f"`python bench/nmnist_curve.py --budgets {' '.join(map(str, r['budgets_planned']))}"
+           + (f" --lrs {' '.join(f'{x:g}' for x in r['lrs_planned'])}"
+              if r["lrs_planned"] != [st["recipe"]["lr"]] else "")
+           + f"` ({_meta(r)}; {st['threads']} thread(s)"
+           + ("; **partial run**: the budgets finished so far" if r.get("partial") else "")
+           + f"): the shipped N-MNIST recipe (batch {st['recipe']['batch_size']}, "
+           f"{st['recipe']['augment_shift']} px shift, cosine learning rate over the whole "
+           f"budget) on {r['data']}; one run per budget, its final held-out accuracy the figure "
+           "(after epoch e of a longer run the rate is still high, so that point is not what an "
+           "e-epoch run reaches); the per-epoch points score a batch-norm-recalibrated copy "
+           "after every epoch, the run itself unchanged.", "",
+           "| peak lr | budget (epochs) | final held-out accuracy | final train loss, accuracy "
+           "| s / epoch (wall clock) | held-out accuracy after each epoch (%) |",
+           "|---|---|---|---|---|---|"]
+    for x in sorted(r["runs"], key=lambda x: (x["lr"] != st["recipe"]["lr"], x["lr"],
+                                              x["epochs"])):
+        out.append(f"| {x['lr']:g} | {x['epochs']} | **{100 * x['accuracy']:.1f} %** "
+                   f"({x['correct']}/{x['n']}) | {x['final_train_loss']:.3f}, "
+                   f"{100 * x['final_train_acc']:.1f} % | {x['s_per_epoch']:.0f} | "
+                   + " ".join(f"{100 * a:.1f}" for a in x["curve"]) + " |")
+    for c in r["summary"]:
+        if not c["budgets"]:
+            continue
+        tol = 100 * st["tolerance"]
+        if c["single_budget"]:
+            out += ["", f"Peak lr {c['lr']:g}: one budget only ({c['budgets'][0]} epochs, "
+                    f"{100 * c['plateau']:.1f} %): no plateau to compare against."]
+            continue
+        out += ["", f"Peak lr {c['lr']:g}: the longest budget ({c['plateau_epochs']} epochs) "
+                f"reaches {100 * c['plateau']:.1f} %; the smallest budget within {tol:.0f} "
+                f"point(s) of it: **{c['chosen_epochs']} epochs** (one seed, one fold of 200 "
+                "samples: one sample is 0.5 points)."]
+    if r.get("plot"):
+        out += ["", f"![held-out accuracy per epoch, one run per budget]({r['plot']})"]
     return "\n".join(out)
 
 
@@ -748,7 +798,8 @@ SECTIONS = {"model": section_model, "latency": section_latency, "events": sectio
             "convert": section_convert,
             "reliability": section_reliability, "soak": section_soak,
             "ablation": section_ablation, "nmnist_cv": section_nmnist_cv,
-            "train_speed": section_train_speed, "sdsa": section_sdsa}
+            "train_speed": section_train_speed, "sdsa": section_sdsa,
+            "nmnist_curve": section_nmnist_curve}
 
 
 # sections whose results another command than ``python bench/<name>.py`` writes
@@ -756,15 +807,37 @@ RUN_COMMANDS = {"ingest_starved": "python bench/ingest.py --mode starved --rates
                 "nmnist_cv": "python bench/nmnist_cv.py"}
 
 
+# results files with the training budget in their name (bench/ablation.py: one file per
+# budget, so that tables of different budgets stay apart): NAME_eEPOCHS
+BUDGETED = re.compile(r"^(ablation|nmnist_cv)_e(\d+)$")
+
+
+def section_for(name: str):
+    """The function that renders section ``name`` (None: not a generated section)."""
+    if name in SECTIONS:
+        return SECTIONS[name]
+    m = BUDGETED.match(name)
+    return SECTIONS[m.group(1)] if m else None
+
+
+def run_command(name: str) -> str:
+    """The command that writes ``bench/results/NAME.json``."""
+    m = BUDGETED.match(name)
+    if m:
+        return RUN_COMMANDS.get(m.group(1), f"python bench/{m.group(1)}.py") + \
+            f" --epochs {m.group(2)}"
+    return RUN_COMMANDS.get(name, f"python bench/{name}.py")
+
+
 def render(text: str) -> str:
-    for name, fn in SECTIONS.items():
-        pat = re.compile(rf"(<!-- bench:{name} -->).*?(<!-- /bench:{name} -->)", re.S)
-        if not pat.search(text):
+    for name in dict.fromkeys(re.findall(r"<!-- bench:(\w+) -->", text)):
+        fn = section_for(name)
+        if fn is None:
             continue
+        pat = re.compile(rf"(<!-- bench:{name} -->).*?(<!-- /bench:{name} -->)", re.S)
         r = _load(name)
-        cmd = RUN_COMMANDS.get(name, f"python bench/{name}.py")
         body = fn(r) if r is not None else \
-            f"(no results yet: run `{cmd}`, then `python bench/readme.py`)"
+            f"(no results yet: run `{run_command(name)}`, then `python bench/readme.py`)"
         text = pat.sub(lambda m: m.group(1) + "\n" + body + "\n" + m.group(2), text)
     return text
 
@@ -783,7 +856,7 @@ def main() -> int:
         print("README.md agrees with bench/results")
         return 0
     README.write_text(new)
-    print(f"README.md: {', '.join(SECTIONS)} sections regenerated from {RESULTS}")
+    print(f"README.md: the marked sections regenerated from {RESULTS}")
     return 0
 
 

@@ -128,8 +128,8 @@ def test_ablation_harness_tiny_budget(tmp_path, shared_data):
                                                            "head_hidden": 16}),
             "--probe-steps", "1", "--out-dir", str(out)]
     assert ab_main(argv + ["--order", "arm"]) == 0
-    abl = json.loads((out / "ablation.json").read_text())
-    cv = json.loads((out / "nmnist_cv.json").read_text())
+    abl = json.loads((out / "ablation_e1.json").read_text())
+    cv = json.loads((out / "nmnist_cv_e1.json").read_text())
     assert abl["partial"] is False and cv["partial"] is False
     runs = {(r["arm"], r["seed"], r["fold"]) for r in abl["runs"]}
     assert runs == {("baseline", 0, 0), ("baseline", 1, 0), ("bridge_mean", 0, 0),
@@ -150,18 +150,119 @@ def test_ablation_harness_tiny_budget(tmp_path, shared_data):
             r["correct"] for r in cv["runs"] if r["seed"] == int(seed))
     assert cv["summary"]["seeds_complete"] == 2 and cv["summary"]["goal_met"] is None
     # --resume keeps what is there and trains nothing new
-    t0 = (out / "ablation.json").read_text()
+    t0 = (out / "ablation_e1.json").read_text()
     assert ab_main(argv + ["--resume", "--arms", "bridge_mean"]) == 0
-    assert json.loads((out / "ablation.json").read_text())["runs"] == json.loads(t0)["runs"]
+    assert json.loads((out / "ablation_e1.json").read_text())["runs"] == json.loads(t0)["runs"]
     # the estimate alone (bench/nmnist_cv.py): all its runs are there, ablation.json untouched
-    t1 = (out / "ablation.json").read_text()
+    t1 = (out / "ablation_e1.json").read_text()
     assert ab_main(argv + ["--resume", "--cv-only"]) == 0
-    assert (out / "ablation.json").read_text() == t1
-    assert json.loads((out / "nmnist_cv.json").read_text())["runs"] == cv["runs"]
+    assert (out / "ablation_e1.json").read_text() == t1
+    assert json.loads((out / "nmnist_cv_e1.json").read_text())["runs"] == cv["runs"]
+    assert all(r["epochs"] == 1 for r in abl["runs"] + cv["runs"])
+    # another budget: files of its own; the budget-1 tables are neither joined nor overwritten
+    t2 = {n: (out / f"{n}_e1.json").read_text() for n in ("ablation", "nmnist_cv")}
+    assert argv[:5] == ["--epochs", "1", "--seeds", "0", "1"]
+    assert ab_main(["--epochs", "2", "--seeds", "0", *argv[5:], "--cv-only", "--resume"]) == 0
+    assert {n: (out / f"{n}_e1.json").read_text() for n in ("ablation", "nmnist_cv")} == t2
+    cv2 = json.loads((out / "nmnist_cv_e2.json").read_text())
+    assert {r["epochs"] for r in cv2["runs"]} == {2} and len(cv2["runs"]) == 2
+    assert not (out / "ablation_e2.json").exists()
+    # two processes (one per core), other seeds, the same budget and file: each adds the
+    # other's finished runs, nothing is lost, and the table is whole when both are done
+    rest = ["--folds", "2", "--data", str(folder), "--config", argv[argv.index("--config") + 1],
+            "--probe-steps", "0", "--out-dir", str(out), "--cv-only", "--resume",
+            "--epochs", "3"]
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "bench" / "ablation.py"), *rest,
+                               "--seeds", sd], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for sd in ("0", "1")]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    cv3 = json.loads((out / "nmnist_cv_e3.json").read_text())
+    assert {(r["seed"], r["fold"]) for r in cv3["runs"]} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert sorted(cv3["seeds_planned"]) == [0, 1] and cv3["partial"] is False
+    assert cv3["summary"]["seeds_complete"] == 2
+    # a file of another setting under the same name is refused by --resume, not overwritten
+    wrong = json.loads(t2["nmnist_cv"])
+    wrong["budget"]["recipe"] = {**wrong["budget"]["recipe"], "lr": 1.0}
+    (out / "nmnist_cv_e1.json").write_text(json.dumps(wrong))
+    assert ab_main(argv + ["--resume", "--cv-only"]) == 2
+    assert json.loads((out / "nmnist_cv_e1.json").read_text()) == wrong
     # and the README sections render from these files
     rd = _bench("readme")
     assert "bridge off" in rd.section_ablation(abl)
     assert "seed" in rd.section_nmnist_cv(cv)
+    # the convergence curve (bench/nmnist_curve.py): one run per budget, a point per epoch
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "nmnist_curve.py"), "--budgets",
+                        "1", "2", "--folds", "2", "--data", str(folder), "--config",
+                        json.dumps({"channels": [4, 8, 8], "head_hidden": 16}),
+                        "--plot", str(tmp_path / "curve.png"), "--out-dir", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    curve = json.loads((out / "nmnist_curve.json").read_text())
+    assert curve["partial"] is False and [r["epochs"] for r in curve["runs"]] == [1, 2]
+    assert [len(r["curve"]) for r in curve["runs"]] == [1, 2]
+    # the last point scores the final weights, recalibrated as train() does at the end: the
+    # run's own final accuracy
+    assert all(r["curve"][-1] == r["accuracy"] for r in curve["runs"])
+    (c,) = curve["summary"]
+    assert c["plateau"] == curve["runs"][1]["accuracy"] and c["chosen_epochs"] in (1, 2)
+    assert (tmp_path / "curve.png").stat().st_size > 0
+    assert "held-out accuracy after each epoch" in rd.section_nmnist_curve(curve)
+
+
+def test_summaries_refuse_runs_of_different_budgets():
+    ab = _bench("ablation")
+    run = {"arm": "baseline", "seed": 0, "fold": 0, "correct": 5, "n": 10, "accuracy": 0.5,
+           "firing_rate": 0.1, "s_per_epoch": 1.0}
+    mixed = [{**run, "epochs": 2}, {**run, "fold": 1, "epochs": 12}]
+    with pytest.raises(ValueError, match="different budgets"):
+        ab.cv_summary(mixed, 2)
+    with pytest.raises(ValueError, match="different budgets"):
+        ab.summarise([{**run, "epochs": 2}, {**run, "seed": 1, "epochs": 12}], ["baseline"])
+    same = ab.cv_summary([{**run, "epochs": 12}, {**run, "fold": 1, "epochs": 12}], 2)
+    assert same["per_seed"]["0"] == {"correct": 10, "n": 20, "accuracy": 0.5,
+                                     "fold_accuracy": [0.5, 0.5]}
+    assert ab.result_name("nmnist_cv", 12) == "nmnist_cv_e12"
+
+
+def test_epoch_hook_leaves_training_unchanged_and_curve_budget_choice():
+    """The convergence curve scores a copy after every epoch: the run trains exactly as it
+    would without it (same weights), and the hook sees every epoch."""
+    data = _data(16)
+    cfg = TrainConfig(epochs=2, batch_size=8, warmup_steps=1, augment_shift=1)
+    models = []
+    seen = []
+    # the first training in a process differs in the last float bits from the later ones
+    # (kernels warming up), so a warm-up run goes first and the compared runs are both warm
+    for hook in (None, None, lambda e, m: seen.append((e, m.training))):
+        torch.manual_seed(0)
+        m = HybridNet(preset_config("hybridnet-nmnist", **SMALL))
+        train(m, data, cfg, progress=False, on_epoch=hook)
+        models.append(m)
+    assert [e for e, _ in seen] == [1, 2]
+    for a, b in zip(models[1].state_dict().values(), models[2].state_dict().values()):
+        assert torch.equal(a, b)
+    # a hook that scores a recalibrated copy (what bench/nmnist_curve.py does) changes nothing
+    import copy
+
+    from snn4_ros.models.train import recalibrate_bn
+
+    def scoring(e, m):
+        twin = copy.deepcopy(m)
+        recalibrate_bn(twin, data)
+        with torch.no_grad():
+            seen.append(float(twin(data.frames[:4].float().transpose(0, 1)).logits.sum()))
+
+    torch.manual_seed(0)
+    m = HybridNet(preset_config("hybridnet-nmnist", **SMALL))
+    train(m, data, cfg, progress=False, on_epoch=scoring)
+    for a, b in zip(models[1].state_dict().values(), m.state_dict().values()):
+        assert torch.equal(a, b)
+    curve = _bench("nmnist_curve")
+    runs = [{"lr": 3e-3, "epochs": e, "accuracy": a}
+            for e, a in ((4, 0.90), (8, 0.975), (16, 0.98), (32, 0.985))]
+    c = curve.choose_budget(runs, 3e-3, 0.01)
+    assert c["plateau"] == 0.985 and c["chosen_epochs"] == 8 and c["plateau_epochs"] == 32
+    assert curve.choose_budget(runs, 1e-2, 0.01)["chosen_epochs"] is None
 
 
 def test_train_threads_flag(capsys):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -286,10 +287,15 @@ def backward_step(model: HybridNet, x: torch.Tensor, y: torch.Tensor, tgt: torch
 
 
 def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | None = None,
-          resume: dict | None = None, progress: bool = True) -> dict:
+          resume: dict | None = None, progress: bool = True,
+          on_epoch: Callable[[int, HybridNet], None] | None = None) -> dict:
     """Train in place; returns the history (loss, accuracy per epoch, val accuracy).
 
     ``progress`` shows a bar per epoch; one summary line per epoch is printed regardless.
+    ``on_epoch(epoch, model)`` is called after every epoch (1-based), e.g. to score a copy of
+    the model on held-out data for a convergence curve; it must leave the model's parameters
+    and buffers as it found them (score a ``copy.deepcopy``), so that the run trains exactly as
+    it would without it.
     """
     seed_everything(cfg.seed)
     rank, world = _dist()
@@ -375,6 +381,8 @@ def train(model: HybridNet, data: FrameData, cfg: TrainConfig, val: FrameData | 
             print(f"epoch {epoch + 1}/{cfg.epochs} loss={history['loss'][-1]:.4f} "
                   f"train_acc={history['train_acc'][-1]:.3f}{va} "
                   f"({history['seconds'][-1]:.0f} s)", flush=True)
+        if on_epoch is not None and rank == 0:
+            on_epoch(epoch + 1, model)
     recalibrate_bn(model, data)
     if val is not None and len(val):
         from .evaluate import accuracy
