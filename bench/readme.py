@@ -641,14 +641,15 @@ def section_nmnist_curve(r: dict) -> str:
            "e-epoch run reaches); the per-epoch points score a batch-norm-recalibrated copy "
            "after every epoch, the run itself unchanged.", "",
            "| peak lr | budget (epochs) | final held-out accuracy | final train loss, accuracy "
-           "| s / epoch (wall clock) | held-out accuracy after each epoch (%) |",
+           "| s / epoch (wall clock) | held-out accuracy after epoch e (e: %) |",
            "|---|---|---|---|---|---|"]
     for x in sorted(r["runs"], key=lambda x: (x["lr"] != st["recipe"]["lr"], x["lr"],
                                               x["epochs"])):
         out.append(f"| {x['lr']:g} | {x['epochs']} | **{100 * x['accuracy']:.1f} %** "
                    f"({x['correct']}/{x['n']}) | {x['final_train_loss']:.3f}, "
                    f"{100 * x['final_train_acc']:.1f} % | {x['s_per_epoch']:.0f} | "
-                   + " ".join(f"{100 * a:.1f}" for a in x["curve"]) + " |")
+                   + ", ".join(f"{e}: {100 * a:.1f}" for e, a in zip(x["curve_epochs"],
+                                                                     x["curve"])) + " |")
     for c in r["summary"]:
         if not c["budgets"]:
             continue
