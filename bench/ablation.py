@@ -32,7 +32,9 @@ Every finished run is written to the JSON at once (``"partial": true`` until the
 ``--resume`` skips the runs the JSON already holds for the same budget, so an interrupted run
 still yields a table. Each budget has files of its own (``_eE``): a run at another budget
 never joins or overwrites a table (``--resume`` refuses a file of another setting, and the
-summaries refuse runs of mixed budgets). Online training is measured (seconds per step beside BPTT's, on the
+summaries refuse runs of mixed budgets). Processes started with ``--resume`` on the same budget
+(one per core) share the plan: each claims a run before training it and adds the others'
+finished runs to the files. Online training is measured (seconds per step beside BPTT's, on the
 same real batch) even when its arm is not run, so its absence has a measured reason. Last
 line: one JSON object, the ablation's (the cross-validation's is in its file; with
 ``--cv-only``, what ``python bench/nmnist_cv.py`` runs, the estimate's).
@@ -278,6 +280,32 @@ def locked(out_dir: Path):
         yield
 
 
+def claim(out_dir: Path, epochs: int, run_key: tuple) -> bool:
+    """Claim run ``run_key`` of budget ``epochs`` for this process (False: a live process
+    claimed it, or a finished run is already in the files), so that processes resuming the
+    same plan in parallel share its runs instead of training any twice. A claim of a process
+    that has ended is void (its run never finished or is in the files)."""
+    path = out_dir / f".claims_e{epochs}.json"
+    with locked(out_dir):
+        claims = json.loads(path.read_text()) if path.exists() else {}
+        name = "/".join(map(str, run_key))
+        pid = claims.get(name)
+        if pid is not None and pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                return False                      # alive: its run
+            except ProcessLookupError:
+                pass
+        for f in (result_name("ablation", epochs), result_name("nmnist_cv", epochs)):
+            p = out_dir / f"{f}.json"
+            if p.exists() and any(key(r) == tuple(run_key)
+                                  for r in json.loads(p.read_text())["runs"]):
+                return False                      # finished meanwhile by another process
+        claims[name] = os.getpid()
+        path.write_text(json.dumps(claims))
+    return True
+
+
 def _read(path: Path, budget: dict) -> dict | None:
     if not path.exists():
         return None
@@ -409,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             if (fold == 0 and have(abl_runs, arm, seed, 0)) or \
                     (fold > 0 and have(cv_runs, arm, seed, fold)):
                 continue
+            if args.resume and not claim(out_dir, args.epochs, (arm, seed, fold)):
+                continue                          # another live process trains it
             r = train_arm(arm, data, seed, fold, args.folds, args.epochs,
                           args.train_samples, args.config)
             print(json.dumps(r), file=sys.stderr, flush=True)

@@ -173,9 +173,13 @@ def test_ablation_harness_tiny_budget(tmp_path, shared_data):
             "--probe-steps", "0", "--out-dir", str(out), "--cv-only", "--resume",
             "--epochs", "3"]
     procs = [subprocess.Popen([sys.executable, str(ROOT / "bench" / "ablation.py"), *rest,
-                               "--seeds", sd], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for sd in ("0", "1")]
-    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+                               "--seeds", "0", "1"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    trained = [json.loads(ln) for e in errs for ln in e.splitlines() if '"fold"' in ln]
+    # every run trained once, by one of the two (each claims a run before training it)
+    assert sorted((r["seed"], r["fold"]) for r in trained) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     cv3 = json.loads((out / "nmnist_cv_e3.json").read_text())
     assert {(r["seed"], r["fold"]) for r in cv3["runs"]} == {(0, 0), (0, 1), (1, 0), (1, 1)}
     assert sorted(cv3["seeds_planned"]) == [0, 1] and cv3["partial"] is False
