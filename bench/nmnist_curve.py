@@ -63,7 +63,7 @@ def plot(runs: list[dict], path: Path) -> None:
         ax.plot(xs, [100 * a for a in r["curve"]], marker=".",
                 label=f"{r['epochs']} epochs, lr {r['lr']:g} (final {100 * r['accuracy']:.1f})")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("held-out accuracy, % (200 real samples)")
+    ax.set_ylabel(f"held-out accuracy, % ({runs[0]['n']} real samples)")
     ax.set_title("N-MNIST recipe: held-out accuracy per epoch, one run per budget")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -91,12 +91,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="score after every n-th epoch (and the last): each point costs a "
                          "forward pass over the training and held-out folds")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw the figure from the results file; train nothing")
     ap.add_argument("--plot", default=str(ROOT / "docs" / "nmnist_curve.png"),
                     help="the figure ('' for none)")
     ap.add_argument("--out-dir", default=str(RESULTS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     out_dir = Path(args.out_dir)
     path = out_dir / "nmnist_curve.json"
+    if args.plot_only:
+        plot(json.loads(path.read_text())["runs"], Path(args.plot))
+        return 0
     setting = {"seed": args.seed, "fold": args.fold, "folds": args.folds,
                "recipe": ablation.RECIPE, "preset": ablation.PRESET, "config": args.config,
                "threads": ablation.THREADS, "tolerance": args.tolerance}

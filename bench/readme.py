@@ -617,6 +617,22 @@ def section_nmnist_cv(r: dict) -> str:
                 f"{c['plateau_epochs']}-epoch run's held-out accuracy "
                 f"({100 * c['plateau']:.1f} %, one seed and fold); one epoch took "
                 f"{statistics.fmean(spe):.0f} s on average in these runs."]
+        if s["mean"] is not None and not s["goal_met"]:
+            ntr = sorted({x["train_samples"] for x in r["runs"]})
+            card = ROOT / "models" / "nmnist_1k.json"
+            held = json.loads(card.read_text()).get("heldout_evaluation") \
+                if card.exists() else None
+            out += ["", f"What limits it: each fold's model learns from {ntr[0]}-{ntr[-1]} "
+                    "real samples (N-MNIST's own training set has 60,000), and the recipe is "
+                    f"close to converged at this budget: the {c['plateau_epochs']}-epoch run "
+                    f"of the convergence bench scored {100 * c['plateau']:.1f} % on its fold, "
+                    f"{100 * (0.995 - c['plateau']):.1f} points below the bar. "
+                    + (f"The shipped recipe's single held-out split at 60 epochs "
+                       f"(`tools/train_models.sh nmnist`, model card) scored "
+                       f"{round(held['accuracy'] * held['n'])}/{held['n']}: one split of "
+                       f"{held['n']}, another partition and budget, not an estimate; what the "
+                       f"last {60 - c['plateau_epochs']} epochs add is not measured here."
+                       if held else "")]
     elif spe and not s["goal_met"]:
         full = statistics.fmean(spe) * 60 * b["folds"] * 3 / 3600
         out += ["", f"Why this budget: one epoch took {statistics.fmean(spe):.0f} s on average "
@@ -658,10 +674,13 @@ def section_nmnist_curve(r: dict) -> str:
             out += ["", f"Peak lr {c['lr']:g}: one budget only ({c['budgets'][0]} epochs, "
                     f"{100 * c['plateau']:.1f} %): no plateau to compare against."]
             continue
+        by = {x["epochs"]: x for x in r["runs"] if x["lr"] == c["lr"]}
+        top, pick = by[c["plateau_epochs"]], by[c["chosen_epochs"]]
         out += ["", f"Peak lr {c['lr']:g}: the longest budget ({c['plateau_epochs']} epochs) "
                 f"reaches {100 * c['plateau']:.1f} %; the smallest budget within {tol:.0f} "
-                f"point(s) of it: **{c['chosen_epochs']} epochs** (one seed, one fold of 200 "
-                "samples: one sample is 0.5 points)."]
+                f"point(s) of it: **{c['chosen_epochs']} epochs**, "
+                f"{top['correct'] - pick['correct']} sample(s) fewer right of {top['n']} "
+                f"(one seed, one fold: one sample is {100 / top['n']:.1f} points)."]
     if r.get("plot"):
         out += ["", f"![held-out accuracy per epoch, one run per budget]({r['plot']})"]
     return "\n".join(out)
