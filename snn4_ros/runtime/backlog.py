@@ -116,11 +116,14 @@ class DutyCycle:
 
     def add(self, start_s: float, end_s: float) -> None:
         """The worker was busy from ``start_s`` to ``end_s`` (and idle since the last call)."""
-        if self._t is not None and start_s > self._t:
+        if self._t is None:
+            self._t = start_s
+        if start_s > self._t:                  # idle since the last call
             self._value *= math.exp(-(start_s - self._t) / self.tau_s)
-        busy = max(0.0, end_s - max(start_s, self._t if self._t is not None else start_s))
-        self._value = 1.0 - (1.0 - self._value) * math.exp(-busy / self.tau_s)
-        self._t = max(end_s, self._t if self._t is not None else end_s)
+            self._t = start_s
+        if end_s > self._t:                    # busy (an overlap is counted once)
+            self._value = 1.0 - (1.0 - self._value) * math.exp(-(end_s - self._t) / self.tau_s)
+            self._t = end_s
 
     def fraction(self, now_s: float) -> float:
         """The busy share as of ``now_s`` (idle since the last ``add``)."""
