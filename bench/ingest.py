@@ -18,8 +18,11 @@ wall-clock latency), p50/p99 latency, decisions, and the packets shed late. Vari
   subsampling above 5 M events/s);
 * ``+ thinning``: and the load governor (``thin_floor_events``): while batches fall behind,
   only part of the fresh packets are decoded, the rest skimmed and counted;
-* ``shipped: + prewarm``: and the model step rehearsed just before each bin closes
-  (``prewarm``), so the step that counts runs from warm caches.
+* ``+ prewarm, always``: and the model step rehearsed just before each bin closes
+  (``prewarm``), so the step that counts runs from warm caches;
+* ``shipped: + prewarm while not busy``: the rehearsal only while the worker was busy less
+  than half of the last ~0.5 s (``prewarm_max_busy``): on a CPU too starved to spare a step,
+  none.
 
 ``--mode starved`` runs them with the nodes on about half a core (results in
 bench/results/ingest_starved.json): where thinning shows.
@@ -53,7 +56,8 @@ VARIANTS = {
     "gc frozen, direct": {"max_events_per_bin": 0, **_NEW_OFF},
     "+ event cap": dict(_NEW_OFF),
     "+ thinning": {"prewarm": False},
-    "shipped: + prewarm": {},
+    "+ prewarm, always": {"prewarm_max_busy": 1.0},
+    "shipped: + prewarm while not busy": {},
 }
 
 

@@ -65,7 +65,7 @@ SHED_KEYS = ("late_packets", "late_events", "capped_events", "thinned_events",
              "regressed_events",
              "queue_full_packets", "skipped_bins",
              "coalesced_bins", "seq_gaps", "time_regressions", "time_jumps", "events",
-             "bins")
+             "bins", "prewarms", "prewarms_skipped_busy")
 _templates: dict = {}
 # snn4 up's default topology without its source: inference and controller in one process,
 # one single-threaded executor (as snn4_ros.ros.graph runs them)
@@ -256,7 +256,8 @@ class Graph:
                     "skipped_bins": sh.skipped_bins, "coalesced_bins": sh.coalesced_bins,
                     "seq_gaps": st.seq_gaps, "time_regressions": st.time_regressions,
                     "time_jumps": self.inf.time_jumps, "events": st.events,
-                    "bins": self.inf.bins}
+                    "bins": self.inf.bins, "prewarms": self.inf.pipeline.prewarms,
+                    "prewarms_skipped_busy": self.inf.pipeline.prewarms_skipped_busy}
         t = time.monotonic()
         while time.monotonic() - self.diag.get("_t", 0) > 0.2 and time.monotonic() - t < 3:
             time.sleep(0.05)                                 # a fresh diagnostics message
@@ -324,7 +325,8 @@ class Graph:
                                      + d["regressed_events"]) / ev, 4),
              "transport_lost_packets": d["seq_gaps"],
              "time_regressions": d["time_regressions"], "time_jumps": d["time_jumps"],
-             "publisher_late_sends": late_sends, "cpu_cores": round(cpu, 2)}
+             "publisher_late_sends": late_sends, "cpu_cores": round(cpu, 2),
+             "prewarms": d["prewarms"], "prewarms_skipped_busy": d["prewarms_skipped_busy"]}
         # drops: packets whose events never reached a bin (late or queue-full) + lost on the
         # way; every shed event is in `shed`
         r["drops"] = d["late_packets"] + d["queue_full_packets"] + d["seq_gaps"]

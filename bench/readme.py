@@ -194,14 +194,16 @@ def section_ingest(r: dict) -> str:
            f"{r['seconds']:g} s per run, {r['rounds']} alternating rounds; CPU of the node "
            "process from /proc)", "",
            "| rate, variant | CPU ms per packet, per run | p50 / p99 ms per run | drops per run "
-           "| decisions per run |", "|---|---|---|---|---|"]
+           "| decisions per run | prewarms (skipped: busy) per run |", "|---|---|---|---|---|---|"]
     for label, row in r["rows"].items():
         out.append(f"| {label} | "
                    + ", ".join(_f(x["cpu_ms_per_packet"], 3) for x in row["runs"]) + " | "
                    + ", ".join(f"{_f(x['p50_ms'], 1)} / {_f(x['p99_ms'], 1)}"
                                for x in row["runs"]) + " | "
                    + ", ".join(str(v) for v in row["drops"]) + " | "
-                   + ", ".join(row["decisions"]) + " |")
+                   + ", ".join(row["decisions"]) + " | "
+                   + ", ".join(f"{x['prewarms']} ({x['prewarms_skipped_busy']})"
+                               if "prewarms" in x else "-" for x in row["runs"]) + " |")
     return "\n".join(out)
 
 

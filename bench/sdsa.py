@@ -58,8 +58,7 @@ TEACH_ARGS = ["--gesture", "right_hand_wave", "--k", "9", "--step", "3", "--fold
 # ---------------------------------------------------------------------------- spikes
 class SpikeTap:
     """Forward hooks on every spiking neuron of a HybridNet: per layer, how many values were
-    seen, how many were 0 or 1 and how many were 1 (spikes); the SDSA block's inputs and
-    products are kept per forward for its operation count."""
+    seen, how many were 0 or 1 and how many were 1 (spikes)."""
 
     def __init__(self, net):
         self.net = net
@@ -69,7 +68,6 @@ class SpikeTap:
             self.mods |= {"sdsa.q": a.q.neuron, "sdsa.k": a.k.neuron, "sdsa.v": a.v.neuron,
                           "sdsa.kv_mask": a.kv_neuron, "sdsa.out": a.proj.neuron}
         self.stats = {n: [0, 0, 0] for n in self.mods}     # values, binary, ones
-        self.last: dict = {}
         self.hooks = [m.register_forward_hook(self._hook(n)) for n, m in self.mods.items()]
 
     def _hook(self, name):
@@ -78,7 +76,6 @@ class SpikeTap:
             s[0] += out.numel()
             s[1] += int(((out == 0) | (out == 1)).sum())
             s[2] += int((out == 1).sum())
-            self.last[name] = out
         return fn
 
     def close(self):
@@ -92,7 +89,7 @@ def spike_figures(net, frames_batches) -> dict:
     import torch
 
     tap = SpikeTap(net)
-    C, h, w = net.feature_shape()
+    _, h, w = net.feature_shape()
     bins = 0
     synops = {"backbone": 0.0, "sdsa": 0.0}
     try:
@@ -100,16 +97,10 @@ def spike_figures(net, frames_batches) -> dict:
             for x in frames_batches:
                 out = net(x)
                 bins += x.shape[0] * x.shape[1]
-                synops["backbone"] += float(net.synops(x, out.spikes).sum())
-                if net.attn is not None:
-                    L = tap.last
-                    s_in = float(L[f"backbone.{len(net.backbone) - 1}"].sum())
-                    kv = float((L["sdsa.k"] * L["sdsa.v"]).sum())       # AND, then column sum
-                    qm = float((L["sdsa.q"] * L["sdsa.kv_mask"]).sum())  # AND with the mask
-                    # q, k, v: 1x1 convs fed by the last stage's spikes (fan-out C each), the
-                    # membrane shortcut (one addition per spike), the masked queries into the
-                    # projection (fan-out C)
-                    synops["sdsa"] += s_in * (3 * C + 1) + kv + qm * (C + 1)
+                total = float(net.synops(x, out.spikes).sum())   # SDSA included
+                sdsa = float(net.attn.last_synops.sum()) if net.attn is not None else 0.0
+                synops["backbone"] += total - sdsa
+                synops["sdsa"] += sdsa
     finally:
         tap.close()
     layers = {}
@@ -117,8 +108,9 @@ def spike_figures(net, frames_batches) -> dict:
         layers[n] = {"binary_share": binary / vals if vals else None,
                      "spikes_per_bin": ones / bins if bins else None,
                      "firing_rate": ones / vals if vals else None}
-    macs = net.macs_per_step()
-    sdsa_macs = (4 * C * C * h * w + C * h * w) if net.attn is not None else 0
+    macs = net.macs_per_step()                                # SDSA included
+    sdsa_macs = net.attn.macs_per_step(h, w) if net.attn is not None else 0
+    macs -= sdsa_macs
     return {"bins": bins, "layers": layers,
             "binary_share_all": min(v["binary_share"] for v in layers.values()),
             "synops_per_bin": {k: v / bins for k, v in synops.items()},

@@ -429,6 +429,49 @@ def test_prewarm_runs_once_per_bin_just_before_it_closes_and_changes_nothing(net
     assert c.prewarm(lambda: True) is True and c.prewarms == 1
 
 
+def test_duty_cycle_is_the_recent_busy_share():
+    from snn4_ros.runtime.backlog import DutyCycle
+
+    d = DutyCycle(tau_s=0.5, max_fraction=0.5)
+    assert d.fraction(0.0) == 0.0 and d.has_headroom(0.0)
+    for k in range(100):                    # busy 10 ms of every 40 ms for 4 s
+        d.add(0.04 * k, 0.04 * k + 0.01)
+    assert d.fraction(3.99) == pytest.approx(0.25, abs=0.05) and d.has_headroom(3.99)
+    for k in range(100, 200):               # then 35 ms of every 40 ms: starved
+        d.add(0.04 * k, 0.04 * k + 0.035)
+    assert d.fraction(7.99) == pytest.approx(0.875, abs=0.05) and not d.has_headroom(7.99)
+    assert d.fraction(7.99 + 2.0) < 0.02    # an idle worker has headroom again
+    d.add(10.0, 10.0)                       # an empty interval changes nothing but time
+    assert d.fraction(10.0) == pytest.approx(d.fraction(7.99 + 2.0), rel=0.01)
+    always = DutyCycle(max_fraction=1.0)
+    always.add(0.0, 10.0)
+    assert always.fraction(10.0) > 0.99 and always.has_headroom(10.0)
+
+
+def test_prewarm_pauses_while_the_worker_is_busy(net):
+    """The same stream and due points as above; a worker reported busy 35 ms of every 40 ms
+    gets no rehearsal (each due bin counted as skipped), one at 10 of 40 gets them all."""
+    pk = _packets(200)
+    from snn4_ros.runtime.backlog import DutyCycle
+
+    busy, light = _pipeline(net), _pipeline(net)
+    clock = FakeClock(0.0)
+    for p in (busy, light):
+        p.clock = clock
+        p.duty = DutyCycle(tau_s=0.1)           # the stream lasts 0.4 s
+    for k, q in enumerate(pk):
+        clock.t = 0.002 * k
+        for p, share in ((busy, 0.875), (light, 0.25)):
+            p.process_batch([], [q])
+            p.duty.add(clock.t, clock.t + 0.002 * share)
+            p._prewarm_last_s = 0.003
+            p.prewarm()
+    assert light.prewarms == 10 and light.prewarms_skipped_busy == 0
+    # the first due points come before the busy share has built up
+    assert busy.prewarms + busy.prewarms_skipped_busy == 10
+    assert busy.prewarms_skipped_busy >= 7 and busy.prewarms <= 3
+
+
 def test_governor_leaves_streams_it_cannot_skim_alone(net):
     """Only evt3 can be skimmed: a libcaer_cmp stream that falls behind is decoded whole,
     and the governor does not switch on (nor pause prewarm) for nothing."""

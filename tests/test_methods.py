@@ -148,6 +148,36 @@ def test_spike_driven_sdsa_outputs_binary_spikes_and_streams_like_the_batch():
         assert torch.allclose(torch.stack(steps), out)
 
 
+def test_synops_and_macs_count_the_sdsa_block():
+    """The model's own counts (model cards, ``snn4 eval``) include the attention block: the
+    same net without it counts exactly the block's operations less."""
+    torch.manual_seed(0)
+    net = HybridNet(preset_config("hybridnet-s-sdsa")).eval()
+    C, h, w = net.feature_shape()
+    c = net.cfg
+    x = (torch.rand(4, 2, c.in_channels, c.input_height, c.input_width) < 0.2).float()
+    with torch.no_grad():
+        for m in net.modules():               # an untrained net, driven to spike throughout
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.bias.fill_(0.6)
+        out = net(x)
+        s = x
+        for layer in net.backbone:            # the last stage's spikes: the block's input
+            s = layer(s)
+        a = net.attn
+        k, v, q = a.k(s), a.v(s), a.q(s)
+        mask = a.kv_neuron((k * v).sum(dim=(-2, -1), keepdim=True))
+    per = lambda t: t.sum(dim=(0, 2, 3, 4))                      # noqa: E731
+    block = per(s) * (3 * C + 1) + per(k * v) + per(q * mask) * (C + 1)
+    assert block.min() > 0                       # the block ran on real spikes
+    plain = HybridNet(preset_config("hybridnet-s-sdsa"))
+    plain.load_state_dict(net.state_dict())
+    plain.attn = None
+    base = plain.eval().synops(x, out.spikes)
+    assert torch.allclose(net.synops(x, out.spikes), base + block)
+    assert net.macs_per_step() - plain.macs_per_step() == 4 * C * C * h * w + C * h * w
+
+
 def test_sdsa_preset_is_spike_driven_and_old_sdsa_cards_load_as_trained(tmp_path):
     new = HybridNet(preset_config("hybridnet-s-sdsa")).eval()
     assert new.attn.shortcut == "membrane"

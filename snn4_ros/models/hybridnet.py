@@ -354,15 +354,22 @@ class HybridNet(nn.Module):
         return sum(c * h * w for c, h, w in self.cfg.stage_shapes())
 
     def macs_per_step(self) -> int:
-        """Multiply-accumulates of the backbone per time bin, as a dense ANN would do them."""
-        return sum(layer.macs_per_step(h, w)
-                   for layer, (_, h, w) in zip(self.backbone, self.cfg.stage_shapes()))
+        """Multiply-accumulates of the backbone (SDSA block included) per time bin, as a dense
+        ANN would do them."""
+        shapes = self.cfg.stage_shapes()
+        macs = sum(layer.macs_per_step(h, w) for layer, (_, h, w) in zip(self.backbone, shapes))
+        if self.attn is not None:
+            macs += self.attn.macs_per_step(*shapes[-1][1:])
+        return macs
 
     def synops(self, x: torch.Tensor, counts: list[torch.Tensor]) -> torch.Tensor:
-        """Synaptic operations per sample [B]: input events and spikes times their fan-out."""
+        """Synaptic operations per sample [B]: input events and spikes times their fan-out,
+        plus the SDSA block's (``SDSA.synops``) of the forward that gave ``counts``."""
         ops = x.sum(dim=(0, 2, 3, 4)) * self.backbone[0].fan_out()
         for layer, c in zip(list(self.backbone)[1:], counts[:-1]):
             ops = ops + c * layer.fan_out()
+        if self.attn is not None:
+            ops = ops + self.attn.last_synops
         return ops.detach()
 
 

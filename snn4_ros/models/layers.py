@@ -91,11 +91,28 @@ class SDSA(nn.Module):
         q, k, v = self.q(x), self.k(x), self.v(x)
         kv = (k * v).sum(dim=(-2, -1), keepdim=True)
         mask = self.kv_neuron(kv)
+        self.last_synops = self.synops(x, k * v, q * mask)
         if self.shortcut == "add":
             return x + self.proj(q * mask)
         T, B = x.shape[:2]
         cur = self.proj.synapse(_bt(q * mask).contiguous(memory_format=torch.channels_last))
         return self.proj.neuron(x + cur.reshape(T, B, *cur.shape[1:]))
+
+    def synops(self, x: torch.Tensor, kv: torch.Tensor, qm: torch.Tensor) -> torch.Tensor:
+        """Synaptic operations per sample [B] of one forward over [T, B, C, H, W]: every input
+        spike fans out to the C channels of each of q, k and v (1x1 convs) and makes one
+        shortcut addition; every K AND V spike one addition of the column sum; every masked
+        query spike fans out to the projection's C channels plus its one addition. Kept as
+        ``last_synops`` by ``forward`` for ``HybridNet.synops``."""
+        C = x.shape[2]
+        per = lambda t: t.detach().sum(dim=(0, 2, 3, 4))          # noqa: E731
+        return per(x) * (3 * C + 1) + per(kv) + per(qm) * (C + 1)
+
+    def macs_per_step(self, h: int, w: int) -> int:
+        """Dense MACs per bin of the block run as an ANN: four C x C 1x1 convs over h x w and
+        the K V products."""
+        C = self.q.conv.out_channels
+        return 4 * C * C * h * w + C * h * w
 
     def step(self, x: torch.Tensor, state):
         state = state or {}

@@ -158,6 +158,10 @@ class InferenceNode(Node):
                                "shared CPU the real step then runs from warm caches, about "
                                "half the decision latency for one more step's CPU per bin "
                                "(bench/ingest.py); never while behind")
+        self.pipeline.duty.max_fraction = declare(
+            self, "prewarm_max_busy", self.pipeline.duty.max_fraction, "no prewarm while "
+            "the worker was busy more than this share of the last ~0.5 s (a CPU so starved "
+            "that the extra step delays the real ones); 1: always", 0.0, 1.0)
         self.gc_pauses = GcPauses()
         self.freeze_gc = declare(self, "freeze_gc", True, "move everything alive after "
                                  "start-up (torch, the model) out of the garbage collector's "
@@ -271,6 +275,7 @@ class InferenceNode(Node):
             if not late and not fresh:
                 continue
             self.busy_since = time.monotonic()
+            t0 = self.pipeline.clock()
             try:
                 if not self.deadline_s:              # lossless: every packet, in order
                     for item in late + fresh:        # (nothing is late without a deadline)
@@ -289,6 +294,7 @@ class InferenceNode(Node):
                         self.last_exception = f"prewarm: {type(exc).__name__}: {exc}"
                         self.get_logger().error(f"prewarm failed: {self.last_exception}")
             finally:
+                self.pipeline.duty.add(t0, self.pipeline.clock())
                 self.busy_since = None
 
     def _idle(self) -> bool:
@@ -520,6 +526,8 @@ class InferenceNode(Node):
              "worker_alive": alive, "worker_busy_s": f"{busy_s:.2f}",
              "ingest": self.ingest, "gc_collections": gc_n,
              "prewarms": self.pipeline.prewarms,
+             "prewarms_skipped_busy": self.pipeline.prewarms_skipped_busy,
+             "worker_busy_share": f"{self.pipeline.duty.fraction(self.pipeline.clock()):.2f}",
              "prewarm_cpu_ms": f"{self.pipeline.prewarm_s * 1e3:.1f}",
              "gc_full_collections": gc_full, "gc_pause_max_ms": f"{gc_worst * 1e3:.1f}",
              "time_regressions": st.time_regressions, "last_error": st.last_error,

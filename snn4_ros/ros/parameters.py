@@ -115,6 +115,10 @@ NODE_PARAMETERS: dict[str, dict[str, Param]] = {
                          "just before a bin closes, so the step that counts runs from warm "
                          "caches (about half its time on a slow or shared CPU, one more "
                          "step's CPU per bin); never while behind"),
+        "prewarm_max_busy": Param(float, 0.5, "no prewarm while the worker was busy more "
+                                  "than this share of the last ~0.5 s (a CPU so starved that "
+                                  "the extra step delays the real ones); 1: always",
+                                  (0.0, 1.0)),
     },
     "gesture_controller": {
         "actions_file": Param(str, "", "YAML with controller parameters and a gesture -> "

@@ -19,7 +19,7 @@ from ..events import FrameStream, Packet, PacketDecoder, PacketEncoder, make_eve
 from ..events.errors import UserError
 from ..events.frames import rescale_events
 from ..models.hybridnet import HybridNet, HybridOutput, StreamingRunner
-from .backlog import LoadGovernor, ShedStats
+from .backlog import DutyCycle, LoadGovernor, ShedStats
 
 
 @dataclass
@@ -136,6 +136,8 @@ class PerceptionPipeline:
         self.last_geometry_error = ""    # of a packet skipped in a batch (process_batch)
         self.prewarms = 0               # rehearsed steps (``prewarm``) and their seconds
         self.prewarm_s = 0.0
+        self.duty = DutyCycle()         # the worker's busy share (it reports its batches)
+        self.prewarms_skipped_busy = 0  # due, but skipped: the worker was too busy
         self._prewarm_seen: int | None = None   # stream time at the last prewarm() call
         self._prewarm_lead_ns = 0               # how far the stream moved between calls
         self._prewarmed_bin: int | None = None  # the bin end already prewarmed for
@@ -163,7 +165,9 @@ class PerceptionPipeline:
         the ~40 ms since the last one, 2-3x slower than back to back; rehearsing a packet
         before the bin closes halves the decision's latency at the cost of one more step per
         bin (``bench/ingest.py`` measures both). "Next packet" is judged from how far the
-        stream moved between calls; the remote (Lava) backbone is not rehearsed."""
+        stream moved between calls; the remote (Lava) backbone is not rehearsed. Skipped
+        while the worker's busy share (``duty``, reported by the caller) is at or above its
+        ``max_fraction``: there the extra step costs more than it saves."""
         latest, end = self.frames.latest_ns, self.frames.next_bin_end_ns
         if latest is None or end is None or self.remote_backbone is not None:
             return False
@@ -176,6 +180,10 @@ class PerceptionPipeline:
         lead = self._prewarm_lead_ns
         ahead = lead + lead // 2 + int(self._prewarm_last_s * 1.25e9)
         if not lead or end == self._prewarmed_bin or end - latest > ahead:
+            return False
+        if not self.duty.has_headroom(self.clock()):
+            self._prewarmed_bin = end               # counted once per bin
+            self.prewarms_skipped_busy += 1
             return False
         if idle is not None and not idle():     # asked only when due: it may cost a syscall
             return False
