@@ -593,8 +593,8 @@ def section_ablation(r: dict) -> str:
 
 def section_nmnist_cv(r: dict) -> str:
     b, s = r["budget"], r["summary"]
-    out = [f"`python bench/ablation.py --epochs {b['epochs']}` (or `python bench/nmnist_cv.py` "
-           f"for this table alone; {_meta(r)}; "
+    out = [f"`python bench/ablation.py --epochs {b['epochs']}` (or `python bench/nmnist_cv.py "
+           f"--epochs {b['epochs']}` for this table alone; {_meta(r)}; "
            f"{r['threads']} thread(s)" + ("; **partial run**" if s["seeds_complete"] <
                                           len(r.get("seeds_planned", [])) else "")
            + f"): the shipped N-MNIST recipe on {r['data']}, {b['epochs']} epoch(s) per fold "
