@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--windows", default="16,8,4",
                     help="decision windows (bins) of the base model to compare")
-    ap.add_argument("--also", default="hybridnet_gesture_synth_stream",
+    ap.add_argument("--also", default="hybridnet_gesture_synth_stream,hybridnet_gesture_synth_e2e",
                     help="other models (comma-separated) to compare at their own window")
     ap.add_argument("--no-real", action="store_true", help="skip the real DVS128 clips")
     ap.add_argument("--no-isolated", action="store_true",

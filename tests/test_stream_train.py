@@ -143,3 +143,29 @@ def test_bin_labels_take_the_majority_of_render_steps():
 
     steps = np.array([2, 2, 2, 5, 5, 5, 5, 5, 5, 1, 1, 1, 7, 7, 3, 3])   # 4 steps per bin
     assert bin_labels(steps, 4, 11).tolist() == [2, 5, 1, 3]          # a tie: the lower
+
+
+def test_the_end_to_end_stream_model_loads_and_streams():
+    """The shipped end-to-end stream model: its own backbone (trained, unlike the readout-only
+    stream model's), a 3-bin readout, and streaming one bin at a time gives what the whole
+    clip gives; its card says how to reproduce it and which controller it was validated with."""
+    from snn4_ros.models import checkpoint
+    from snn4_ros.models.datasets import load_dataset
+    from snn4_ros.models.hybridnet import StreamingRunner
+    from snn4_ros.models.zoo import DEMO_MODEL, E2E_MODEL, find_model, model_controller
+
+    base, _ = checkpoint.load(find_model(DEMO_MODEL))
+    net, card = checkpoint.load(find_model(E2E_MODEL))
+    b, n = base.state_dict(), net.state_dict()
+    assert not all(torch.equal(b[k], n[k]) for k in b if k.startswith("backbone."))
+    assert 1 <= net.cfg.readout_bins <= 3 and net.cfg.window == base.cfg.window
+    assert card["reproduce"] == "tools/train_models.sh stream-e2e"
+    assert model_controller(card).get("debounce") in (1, 2, 3)
+    data = load_dataset("synthetic:1:2", net.cfg, train=False)
+    x = data.frames[:3].float().transpose(0, 1)
+    r = StreamingRunner(net)
+    outs = [r.step(x[t]) for t in range(len(x))]
+    with torch.no_grad():
+        whole = net(x)
+    assert torch.allclose(outs[-1].logits, whole.logits, atol=1e-4)
+    assert (whole.logits.argmax(1) == data.labels[:3]).float().mean() >= 2 / 3
