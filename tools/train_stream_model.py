@@ -35,8 +35,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--readout-window", type=int, default=3)
     ap.add_argument("--dataset", default="",
-                    help="isolated training clips besides the streams (e.g. synthetic:150; "
-                         "default none: a stream's first gesture starts from rest too)")
+                    help="isolated training clips besides the streams (e.g. synthetic:150, or "
+                         "several joined by '+'; default none: a stream's first gesture starts "
+                         "from rest too)")
     ap.add_argument("--val", default="", help="isolated validation clips (e.g. synthetic:30:1)")
     ap.add_argument("--streams", type=int, default=64)
     ap.add_argument("--stream-seed", type=int, default=1000)
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     import torch
 
     from snn4_ros.models import checkpoint
-    from snn4_ros.models.datasets import load_dataset
+    from snn4_ros.models.datasets import FrameData, load_dataset
     from snn4_ros.models.evaluate import evaluate
     from snn4_ros.models.stream_train import StreamTrainConfig, train_streams_end_to_end
     from snn4_ros.models.streams import (StreamReadoutConfig, onset_figures, stream_data,
@@ -89,7 +90,13 @@ def main(argv=None) -> int:
     print(f"streams: {len(streams)} training ({streams.changes()} changes), "
           f"{len(val_streams)} validation ({val_streams.changes()} changes), "
           f"{time.time() - t0:.0f} s", flush=True)
-    clips = load_dataset(args.dataset, net.cfg, train=True) if args.dataset else None
+    clips = None
+    for spec in filter(None, args.dataset.split("+")):     # several sets: joined
+        d = load_dataset(spec, net.cfg, train=True)
+        clips = d if clips is None else FrameData(
+            torch.cat([clips.frames, d.frames]), torch.cat([clips.labels, d.labels]),
+            clips.classes, None if clips.targets is None or d.targets is None else
+            torch.cat([clips.targets, d.targets]), f"{clips.source}+{d.source}")
     val = load_dataset(args.val, net.cfg, train=False) if args.val else None
     base_val = {**({"clips_accuracy": evaluate(net, val)["accuracy"]} if val else {}),
                 **onset_figures(stream_predictions(net, val_streams), val_streams.labels)}
