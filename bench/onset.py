@@ -193,6 +193,11 @@ def main() -> None:
               and r["onset_to_command_ms_p50"] is not None]
         best_k, best = min(ok, key=lambda kr: kr[1]["onset_to_command_ms_p50"]) if ok \
             else (None, None)
+        # the must-hold reads the bag's accuracy alone: that row too, with what it costs
+        bag_ok = [(k, r) for k, r in rows.items() if r["accuracy"] >= GOAL_ACC
+                  and r["onset_to_command_ms_p50"] is not None]
+        bag_k, bag = min(bag_ok, key=lambda kr: kr[1]["onset_to_command_ms_p50"]) if bag_ok \
+            else (None, None)
         run.emit({"bag": {"gestures": args.gestures, "seed": args.seed,
                           "intervals": ship["intervals"]},
                   "model": model, "base_model": DEMO_MODEL if model != DEMO_MODEL else None,
@@ -211,7 +216,10 @@ def main() -> None:
                        or ship["isolated_accuracy"] >= GOAL_ACC),
                   "fastest_at_goal_accuracy": best_k,
                   "fastest_onset_to_command_ms_p50": best and best["onset_to_command_ms_p50"],
-                  "goal_met_any": bool(best and best["onset_to_command_ms_p50"] <= GOAL_MS)})
+                  "goal_met_any": bool(best and best["onset_to_command_ms_p50"] <= GOAL_MS),
+                  "fastest_at_bag_accuracy": bag_k,
+                  "fastest_bag_only_ms_p50": bag and bag["onset_to_command_ms_p50"],
+                  "goal_met_bag_only": bool(bag and bag["onset_to_command_ms_p50"] <= GOAL_MS)})
 
 
 def _label(c: dict, base: dict) -> str:

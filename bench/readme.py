@@ -176,6 +176,15 @@ def section_onset(r: dict) -> str:
                 + f"; fastest row at that accuracy: {r['fastest_at_goal_accuracy']} "
                 f"({_f(r['fastest_onset_to_command_ms_p50'], 0)} ms), "
                 f"{'met' if r['goal_met_any'] else 'not met'}."]
+    if r.get("fastest_at_bag_accuracy"):
+        k = r["fastest_at_bag_accuracy"]
+        row = r["rows"][k]
+        out += ["", f"On the bag's accuracy alone (the issue's must-hold): fastest row {k} "
+                f"({_f(r['fastest_bag_only_ms_p50'], 0)} ms at bag accuracy "
+                f"{_f(row['accuracy'], 3)}), {'met' if r['goal_met_bag_only'] else 'not met'}"
+                f"; at isolated-clip accuracy {_f(row.get('isolated_accuracy'), 3)} and "
+                f"{_f(row['wrong_commands_per_min'])} wrong command episodes per minute "
+                f"(shipped configuration: {_f(r['rows'][r['shipped_row']]['wrong_commands_per_min'])})."]
     return "\n".join(out)
 
 
