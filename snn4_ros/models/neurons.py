@@ -113,14 +113,18 @@ class LIF(Neuron):
         return s, LIFState(v)
 
     def forward(self, x_seq: torch.Tensor, state=None):
-        if type(self) is not LIF or state is not None:
+        if type(self) is not LIF:
             return super().forward(x_seq, state)
         if not torch.is_grad_enabled():
             return self._infer(x_seq, state)
         if self.detach_reset and not self.spike.learnable:
-            return _LIFSequence.apply(x_seq, float(self.decay()), self.threshold,
+            # one autograd node; from a given state (truncated BPTT over chunks of a stream,
+            # models/stream_train.py) the state is an input without a gradient
+            s, v = _LIFSequence.apply(x_seq, float(self.decay()), self.threshold,
                                       self.reset == "hard", self.spike.kind,
-                                      float(self.spike.alpha))
+                                      float(self.spike.alpha),
+                                      None if state is None else state.v.detach())
+            return s if state is None else (s, LIFState(v))
         return super().forward(x_seq, state)
 
     @torch.no_grad()
@@ -159,21 +163,34 @@ class _LIFSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, beta, th, hard, kind, alpha):
+    def forward(ctx, x, beta, th, hard, kind, alpha, v0=None):
+        """Spikes of ``x`` [T, ...] from membrane ``v0`` (None: rest) and the membrane after
+        the last step (no gradient: a truncation point of BPTT)."""
         ctx.cfg = (beta, th, hard, kind, alpha)
         xa, back = _k.flat_view(x)
+        v0c = None
+        if v0 is not None:                      # v0 in x[0]'s memory order, as flat_view reads x
+            v0c = torch.empty_like(x[0]).copy_(v0)
         if xa is not None:                      # CPU: one compiled loop
             spikes = np.empty_like(xa)
             v_pre = np.empty_like(xa)
             v = np.zeros(xa.shape[1], np.float32)
-            _k.lif_forward(xa, np.float32(beta), np.float32(th), hard, v, spikes, v_pre,
-                           np.empty_like(v))
+            if v0c is not None:
+                va, _ = _k.flat_view(v0c[None])
+                if va is None:
+                    raise ValueError("LIF state and input in different memory layouts")
+                v = np.ascontiguousarray(va[0])
+            v_out = np.empty_like(v)
+            _k.lif_forward(xa, np.float32(beta), np.float32(th), hard, v, spikes, v_pre, v_out)
             s_t, v_t = back(spikes), back(v_pre)
             ctx.save_for_backward(v_t, s_t)
-            return s_t
+            v_last = torch.empty_like(x[0])     # x[0]'s layout, filled through its flat view
+            _k.flat_view(v_last[None])[0][0] = v_out
+            ctx.mark_non_differentiable(v_last)
+            return s_t, v_last
         v_pre = torch.empty_like(x)
         spikes = torch.empty_like(x)
-        u = torch.zeros_like(x[0])
+        u = torch.zeros_like(x[0]) if v0c is None else v0c
         for t in range(x.shape[0]):
             v = u * beta + x[t]
             s = (v > th).to(x.dtype)
@@ -181,10 +198,12 @@ class _LIFSequence(torch.autograd.Function):
             spikes[t] = s
             u = v * (1 - s) if hard else v - s * th
         ctx.save_for_backward(v_pre, spikes)
-        return spikes
+        v_last = u.detach().clone()
+        ctx.mark_non_differentiable(v_last)
+        return spikes, v_last
 
     @staticmethod
-    def backward(ctx, grad_s):
+    def backward(ctx, grad_s, grad_v_last=None):
         from .surrogate import derivative
 
         v_pre, spikes = ctx.saved_tensors
@@ -199,7 +218,7 @@ class _LIFSequence(torch.autograd.Function):
                 out = np.empty_like(va)
                 _k.LIF_BACKWARD[kind](ga, va, sa, np.float32(beta), np.float32(th), hard,
                                       np.float32(alpha), out)
-                return back(out), None, None, None, None, None
+                return back(out), None, None, None, None, None, None
         grad_x = torch.empty_like(grad_s)
         grad_u = torch.zeros_like(grad_s[0])
         for t in range(grad_s.shape[0] - 1, -1, -1):
@@ -207,7 +226,7 @@ class _LIFSequence(torch.autograd.Function):
             gv = grad_s[t] * derivative(v_pre[t] - th, kind, alpha) + grad_u * du_dv
             grad_x[t] = gv
             grad_u = gv * beta
-        return grad_x, None, None, None, None, None
+        return grad_x, None, None, None, None, None, None
 
 
 class PLIF(LIF):

@@ -53,56 +53,78 @@ class StreamData:
 
 def _stream_worker(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One stream: gestures in a seeded random order (permutations of the classes, as the
-    labelled bag draws them), each for a random whole number of bins in ``seg_bins``."""
+    labelled bag draws them), each for a random whole number of bins in ``seg_bins`` -- or,
+    with ``any_phase``, for a random number of render steps in the same span, so that a
+    change falls anywhere inside a bin (as it does live: the labelled bag's changes fall 2 ms
+    before a bin ends, with the scene's jump in that bin). A bin's label is the gesture
+    performed during most of it; its target, the one at its end."""
     from ..events.synthetic import GESTURES, GestureSimulator
 
-    seed, T, seg_bins, cfg_d = args
+    seed, T, seg_bins, cfg_d = args[:4]
+    any_phase = bool(args[4]) if len(args) > 4 else False
     cfg = HybridNetConfig(**cfg_d)
     rng = np.random.default_rng(seed)
     sim = GestureSimulator(seed=seed)
-    steps_per_bin = cfg.bin_us // sim.scene_cfg.dt_us
+    spb = cfg.bin_us // sim.scene_cfg.dt_us            # render steps per bin
     order = np.concatenate([rng.permutation(len(GESTURES)) for _ in range(T // seg_bins[0] + 1)])
-    labels = np.zeros(T, np.int64)
-    targets = np.zeros((T, 3), np.float32)
-    parts, b, k = [], 0, 0
-    while b < T:
-        n = min(int(rng.integers(seg_bins[0], seg_bins[1] + 1)), T - b)
+    steps = T * spb
+    step_label = np.zeros(steps, np.int64)
+    step_target = np.zeros((steps, 3), np.float32)
+    parts, i, k = [], 0, 0
+    while i < steps:
+        if any_phase:
+            n = int(rng.integers(seg_bins[0] * spb, seg_bins[1] * spb + 1))
+        else:
+            n = int(rng.integers(seg_bins[0], seg_bins[1] + 1)) * spb
+        n = min(n, steps - i)
         g = int(order[k])
         k += 1
         sim.start_gesture(g)
-        for i in range(n):
-            for _ in range(steps_per_bin):
-                ev, (tx, ty, vis) = sim.step()
-                parts.append(ev)
-            labels[b + i] = g
-            targets[b + i] = (tx, ty, float(vis))
-        b += n
+        for j in range(i, i + n):
+            ev, (tx, ty, vis) = sim.step()
+            parts.append(ev)
+            step_label[j] = g
+            step_target[j] = (tx, ty, float(vis))
+        i += n
     ev = np.concatenate(parts)
     frames = clip_frames(ev, cfg, sim.sensor.width, sim.sensor.height, 0, T)
+    labels = bin_labels(step_label, spb, len(GESTURES))
+    targets = step_target.reshape(T, spb, 3)[:, -1].copy()
     return frames, labels, targets
+
+
+def bin_labels(step_labels: np.ndarray, steps_per_bin: int, classes: int) -> np.ndarray:
+    """Per bin, the label of most of its render steps (ties: the lower class index)."""
+    per_bin = np.asarray(step_labels).reshape(-1, steps_per_bin)
+    return np.array([np.bincount(b, minlength=classes).argmax() for b in per_bin], np.int64)
 
 
 def stream_data(n_streams: int, cfg: HybridNetConfig, seed: int = 1000, bins: int = 96,
                 seg_bins: tuple[int, int] = (6, 30), workers: int | None = None,
-                cache: bool = True) -> StreamData:
+                cache: bool = True, any_phase: bool = False) -> StreamData:
     """``n_streams`` synthetic streams of ``bins`` bins each (stream i simulated with seed
     ``seed + i``: keep these seeds away from the bags a model is scored on), generated in
-    parallel and cached like the synthetic clips."""
+    parallel and cached like the synthetic clips. ``any_phase``: changes fall anywhere in a
+    bin (else on bin boundaries)."""
     if n_streams < 1 or bins < 1 or not 1 <= seg_bins[0] <= seg_bins[1]:
         raise ValueError(f"want streams >= 1, bins >= 1 and 1 <= min <= max segment bins, got "
                          f"{n_streams}, {bins}, {seg_bins}")
     keys = ("bin_us", "downsample", "input_width", "input_height", "sensor_width",
             "sensor_height")
-    key = json.dumps({k: getattr(cfg, k) for k in keys} | {
-        "n": n_streams, "seed": seed, "bins": bins, "seg": list(seg_bins), "v": 1},
-        sort_keys=True)
+    key = {k: getattr(cfg, k) for k in keys} | {
+        "n": n_streams, "seed": seed, "bins": bins, "seg": list(seg_bins), "v": 1}
+    if any_phase:
+        key |= {"any_phase": True, "v": 2}
+    key = json.dumps(key, sort_keys=True)
     path = CACHE / f"streams-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    name = f"streams:n={n_streams},seed={seed},bins={bins},segments={seg_bins[0]}-{seg_bins[1]}"
+    name = f"streams:n={n_streams},seed={seed},bins={bins},segments={seg_bins[0]}-{seg_bins[1]}" \
+        + (",any_phase" if any_phase else "")
     if cache and path.exists():
         z = np.load(path)
         return StreamData(torch.from_numpy(z["frames"]), torch.from_numpy(z["labels"]),
                           torch.from_numpy(z["targets"]), name)
-    jobs = [(seed + i, bins, tuple(seg_bins), cfg.to_dict()) for i in range(n_streams)]
+    jobs = [(seed + i, bins, tuple(seg_bins), cfg.to_dict(), any_phase)
+            for i in range(n_streams)]
     workers = workers or min(os.cpu_count() or 1, 8)
     parts = map_workers(_stream_worker, jobs, workers)
     frames = np.stack([p[0] for p in parts])
