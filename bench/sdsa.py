@@ -58,7 +58,8 @@ TEACH_ARGS = ["--gesture", "right_hand_wave", "--k", "9", "--step", "3", "--fold
 # ---------------------------------------------------------------------------- spikes
 class SpikeTap:
     """Forward hooks on every spiking neuron of a HybridNet: per layer, how many values were
-    seen, how many were 0 or 1 and how many were 1 (spikes)."""
+    seen, how many were 0 or 1 and how many were 1 (spikes); the SDSA block's spikes of the
+    last forward are kept for its operation count (``SDSA.synops``)."""
 
     def __init__(self, net):
         self.net = net
@@ -68,6 +69,7 @@ class SpikeTap:
             self.mods |= {"sdsa.q": a.q.neuron, "sdsa.k": a.k.neuron, "sdsa.v": a.v.neuron,
                           "sdsa.kv_mask": a.kv_neuron, "sdsa.out": a.proj.neuron}
         self.stats = {n: [0, 0, 0] for n in self.mods}     # values, binary, ones
+        self.last: dict = {}
         self.hooks = [m.register_forward_hook(self._hook(n)) for n, m in self.mods.items()]
 
     def _hook(self, name):
@@ -76,6 +78,7 @@ class SpikeTap:
             s[0] += out.numel()
             s[1] += int(((out == 0) | (out == 1)).sum())
             s[2] += int((out == 1).sum())
+            self.last[name] = out
         return fn
 
     def close(self):
@@ -97,10 +100,12 @@ def spike_figures(net, frames_batches) -> dict:
             for x in frames_batches:
                 out = net(x)
                 bins += x.shape[0] * x.shape[1]
-                total = float(net.synops(x, out.spikes).sum())   # SDSA included
-                sdsa = float(net.attn.last_synops.sum()) if net.attn is not None else 0.0
-                synops["backbone"] += total - sdsa
-                synops["sdsa"] += sdsa
+                synops["backbone"] += float(net.synops(x, out.spikes).sum())
+                if net.attn is not None:
+                    L = tap.last
+                    synops["sdsa"] += float(net.attn.synops(
+                        L[f"backbone.{len(net.backbone) - 1}"], L["sdsa.k"] * L["sdsa.v"],
+                        L["sdsa.q"] * L["sdsa.kv_mask"]).sum())
     finally:
         tap.close()
     layers = {}
@@ -108,9 +113,8 @@ def spike_figures(net, frames_batches) -> dict:
         layers[n] = {"binary_share": binary / vals if vals else None,
                      "spikes_per_bin": ones / bins if bins else None,
                      "firing_rate": ones / vals if vals else None}
-    macs = net.macs_per_step()                                # SDSA included
+    macs = net.macs_per_step()                                # the conv stages
     sdsa_macs = net.attn.macs_per_step(h, w) if net.attn is not None else 0
-    macs -= sdsa_macs
     return {"bins": bins, "layers": layers,
             "binary_share_all": min(v["binary_share"] for v in layers.values()),
             "synops_per_bin": {k: v / bins for k, v in synops.items()},

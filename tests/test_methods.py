@@ -148,9 +148,13 @@ def test_spike_driven_sdsa_outputs_binary_spikes_and_streams_like_the_batch():
         assert torch.allclose(torch.stack(steps), out)
 
 
-def test_synops_and_macs_count_the_sdsa_block():
-    """The model's own counts (model cards, ``snn4 eval``) include the attention block: the
-    same net without it counts exactly the block's operations less."""
+def test_sdsa_block_counts_and_an_sdsa_net_streams_with_its_synops():
+    """``SDSA.synops`` / ``macs_per_step`` count the block; the net's own counts are the conv
+    stages' (the same operations for both), and work for a streamed SDSA net as for the batch
+    (replay and the node count every bin's synops)."""
+    from snn4_ros.eval.inprocess import bin_synops
+    from snn4_ros.models.hybridnet import StreamingRunner
+
     torch.manual_seed(0)
     net = HybridNet(preset_config("hybridnet-s-sdsa")).eval()
     C, h, w = net.feature_shape()
@@ -170,12 +174,16 @@ def test_synops_and_macs_count_the_sdsa_block():
     per = lambda t: t.sum(dim=(0, 2, 3, 4))                      # noqa: E731
     block = per(s) * (3 * C + 1) + per(k * v) + per(q * mask) * (C + 1)
     assert block.min() > 0                       # the block ran on real spikes
+    assert torch.equal(a.synops(s, k * v, q * mask), block)
     plain = HybridNet(preset_config("hybridnet-s-sdsa"))
     plain.load_state_dict(net.state_dict())
     plain.attn = None
-    base = plain.eval().synops(x, out.spikes)
-    assert torch.allclose(net.synops(x, out.spikes), base + block)
-    assert net.macs_per_step() - plain.macs_per_step() == 4 * C * C * h * w + C * h * w
+    assert torch.equal(net.synops(x, out.spikes), plain.eval().synops(x, out.spikes))
+    assert net.macs_per_step() == plain.macs_per_step()
+    assert a.macs_per_step(h, w) == 4 * C * C * h * w + C * h * w
+    runner = StreamingRunner(net)                # a streamed bin, as replay counts it
+    o = runner.step(x[0, :1])
+    assert bin_synops(net, x[0, 0].numpy(), o.spikes) > 0
 
 
 def test_sdsa_preset_is_spike_driven_and_old_sdsa_cards_load_as_trained(tmp_path):

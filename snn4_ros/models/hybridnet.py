@@ -354,22 +354,20 @@ class HybridNet(nn.Module):
         return sum(c * h * w for c, h, w in self.cfg.stage_shapes())
 
     def macs_per_step(self) -> int:
-        """Multiply-accumulates of the backbone (SDSA block included) per time bin, as a dense
-        ANN would do them."""
-        shapes = self.cfg.stage_shapes()
-        macs = sum(layer.macs_per_step(h, w) for layer, (_, h, w) in zip(self.backbone, shapes))
-        if self.attn is not None:
-            macs += self.attn.macs_per_step(*shapes[-1][1:])
-        return macs
+        """Multiply-accumulates of the conv stages per time bin, as a dense ANN would do
+        them. Like ``synops``, without an SDSA block (``SDSA.macs_per_step``), so the two
+        always compare the same operations."""
+        return sum(layer.macs_per_step(h, w)
+                   for layer, (_, h, w) in zip(self.backbone, self.cfg.stage_shapes()))
 
     def synops(self, x: torch.Tensor, counts: list[torch.Tensor]) -> torch.Tensor:
-        """Synaptic operations per sample [B]: input events and spikes times their fan-out,
-        plus the SDSA block's (``SDSA.synops``) of the forward that gave ``counts``."""
+        """Synaptic operations per sample [B] of the conv stages: input events and spikes
+        times their fan-out. An SDSA block's are not in it (its Q, K, V and mask spikes are
+        not among ``counts``; ``macs_per_step`` leaves it out alike): ``SDSA.synops`` counts
+        them from its spikes, as ``bench/sdsa.py`` does."""
         ops = x.sum(dim=(0, 2, 3, 4)) * self.backbone[0].fan_out()
         for layer, c in zip(list(self.backbone)[1:], counts[:-1]):
             ops = ops + c * layer.fan_out()
-        if self.attn is not None:
-            ops = ops + self.attn.last_synops
         return ops.detach()
 
 

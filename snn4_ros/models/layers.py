@@ -91,7 +91,6 @@ class SDSA(nn.Module):
         q, k, v = self.q(x), self.k(x), self.v(x)
         kv = (k * v).sum(dim=(-2, -1), keepdim=True)
         mask = self.kv_neuron(kv)
-        self.last_synops = self.synops(x, k * v, q * mask)
         if self.shortcut == "add":
             return x + self.proj(q * mask)
         T, B = x.shape[:2]
@@ -102,8 +101,9 @@ class SDSA(nn.Module):
         """Synaptic operations per sample [B] of one forward over [T, B, C, H, W]: every input
         spike fans out to the C channels of each of q, k and v (1x1 convs) and makes one
         shortcut addition; every K AND V spike one addition of the column sum; every masked
-        query spike fans out to the projection's C channels plus its one addition. Kept as
-        ``last_synops`` by ``forward`` for ``HybridNet.synops``."""
+        query spike fans out to the projection's C channels plus its one addition. A pure
+        function of the block's spikes (``bench/sdsa.py`` taps them): the block keeps no
+        per-forward state, so one net serves many streams."""
         C = x.shape[2]
         per = lambda t: t.detach().sum(dim=(0, 2, 3, 4))          # noqa: E731
         return per(x) * (3 * C + 1) + per(kv) + per(qm) * (C + 1)

@@ -244,9 +244,11 @@ class InferenceNode(Node):
         every one DDS holds now into the backlog -- one wake-up per backlog, not per
         packet. At most ``queue_size`` per call, so a flood cannot keep the worker here."""
         r = self._reader
+        t0 = None
         try:
             if not len(self.backlog) and not r.wait(0.1):
                 return
+            t0 = self.pipeline.clock()    # taking and deserialising is work (the busy share)
             for _ in range(self.queue_size):
                 msg = r.take()
                 if msg is None:
@@ -260,6 +262,9 @@ class InferenceNode(Node):
             self.last_exception = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"taking packets failed: {self.last_exception}")
             time.sleep(0.1)
+        finally:
+            if t0 is not None:
+                self.pipeline.duty.add(t0, self.pipeline.clock())
 
     def _work(self) -> None:
         while not self._stop:
@@ -286,6 +291,9 @@ class InferenceNode(Node):
                     emitted = self._guarded(self._process_batch, late, fresh)
                     self.processed += len(late) + len(fresh)
                     self._report((late + fresh)[-1][1].header, emitted)
+                # the batch counts before prewarm's gate reads the busy share
+                self.pipeline.duty.add(t0, self.pipeline.clock())
+                t0 = self.pipeline.clock()
                 if self.prewarm and not late and not self.pipeline.governor.budget:
                     try:
                         self._prewarm()
