@@ -169,3 +169,39 @@ def test_the_end_to_end_stream_model_loads_and_streams():
         whole = net(x)
     assert torch.allclose(outs[-1].logits, whole.logits, atol=1e-4)
     assert (whole.logits.argmax(1) == data.labels[:3]).float().mean() >= 2 / 3
+
+
+def test_clips_without_targets_get_no_tracking_loss(tiny_net, monkeypatch):
+    """Isolated clips that carry no target are never taught "not visible": their tracking
+    loss is off (streams keep theirs)."""
+    import copy
+
+    from snn4_ros.models import stream_train
+    from snn4_ros.models.datasets import FrameData
+    from snn4_ros.models.streams import StreamData
+
+    seen = []
+    real_step = stream_train.train_step
+
+    def spy(model, opt, x, state, labels, weights, targets=None, target_on=None, *a, **k):
+        seen.append((x.shape[0], None if target_on is None else float(target_on.sum())))
+        return real_step(model, opt, x, state, labels, weights, targets, target_on, *a, **k)
+
+    monkeypatch.setattr(stream_train, "train_step", spy)
+    g = torch.Generator().manual_seed(0)
+    frames = lambda n, t: ((torch.rand(n, t, 2, 64, 64, generator=g) < 0.1)   # noqa: E731
+                           .to(torch.uint8) * 2)
+    streams = StreamData(frames(2, 6), torch.tensor([[0] * 3 + [1] * 3] * 2),
+                         torch.rand(2, 6, 3, generator=g))
+    classes = tiny_net.cfg.classes
+    for targets, clip_on in ((None, 0.0), (torch.rand(2, 3, generator=g), 2.0)):
+        seen.clear()
+        clips = FrameData(frames(2, 5), torch.tensor([0, 1]), classes, targets)
+        stream_train.train_streams_end_to_end(
+            copy.deepcopy(tiny_net), streams, clips,
+            stream_train.StreamTrainConfig(readout_window=2, epochs=1, chunk_bins=6,
+                                           stream_batch=2, clip_batch=2),
+            log=lambda *_: None, progress=False)
+        clip_calls = [on for t, on in seen if t == 5]
+        assert clip_calls == [clip_on]          # one clip batch: on at the last bin or never
+        assert [on for t, on in seen if t == 6] == [12.0]   # the streams' targets stay on

@@ -202,7 +202,8 @@ def train_streams_end_to_end(model: HybridNet, streams: StreamData, clips: Frame
         T2 = clips.frames.shape[1]
         clip_w = (torch.arange(T2) >= cfg.clip_from_bin - 1).float()
         clip_on = torch.zeros(T2)
-        clip_on[-1] = 1                         # a clip's target is known at its last bin
+        if clips.targets is not None:           # a clip's target is known at its last bin
+            clip_on[-1] = 1                     # (none known: no tracking loss on clips)
     model.eval()                                # batch norm: the base model's statistics
     for p in model.parameters():
         p.requires_grad_(True)

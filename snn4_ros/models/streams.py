@@ -241,9 +241,11 @@ def train_stream_readout(model: HybridNet, streams: StreamData, clips: FrameData
                        .reshape(-1)])
     tg_cl = clips.targets[:, None].expand(N2, T2, 3) if clips.targets is not None else \
         torch.zeros(N2, T2, 3)
-    # a clip's target is known at its last bin only: elsewhere the tracking loss is off
+    # a clip's target is known at its last bin only: elsewhere (and for clips without
+    # targets) the tracking loss is off, never taught "not visible"
     tg_cl_vis = torch.zeros(N2, T2)
-    tg_cl_vis[:, -1] = 1
+    if clips.targets is not None:
+        tg_cl_vis[:, -1] = 1
     tgt_all = torch.cat([streams.targets.reshape(-1, 3), tg_cl.reshape(-1, 3)])
     tgt_on = torch.cat([torch.ones(N1 * T1), tg_cl_vis.reshape(-1)])
     params = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
