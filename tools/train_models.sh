@@ -15,6 +15,17 @@ mkdir -p out
 t_all=$SECONDS
 step() { echo "train_models.sh: $1 (started $(date -u +%H:%M:%S) UTC)"; t_step=$SECONDS; }
 done_step() { echo "train_models.sh: $1 took $(( (SECONDS - t_step) / 60 )) min $(( (SECONDS - t_step) % 60 )) s"; }
+# card_data MODEL STEP TEXT: the card's reproduce command and its training data in words
+card_data() {
+  .venv/bin/python - "$@" <<'PY'
+import json, sys
+path, step, text = f"models/{sys.argv[1]}.json", sys.argv[2], sys.argv[3]
+card = json.load(open(path))
+card["reproduce"] = f"tools/train_models.sh {step}"
+card["training_data"] = text
+json.dump(card, open(path, "w"), indent=2)
+PY
+}
 
 if [ "$what" = nmnist ] || [ "$what" = all ]; then
   step nmnist
@@ -117,17 +128,8 @@ if [ "$what" = stream ] || [ "$what" = all ]; then
     --readout-window 3 --epochs 8 --seed 0 --controller '{"debounce": 2}' \
     --out models/hybridnet_gesture_synth_stream
   $SNN4 eval --model models/hybridnet_gesture_synth_stream --dataset synthetic:30:2 --record
-  .venv/bin/python - <<'PY'
-import json
-card = json.load(open("models/hybridnet_gesture_synth_stream.json"))
-card["reproduce"] = "tools/train_models.sh stream"
-card["training_data"] = (
-    "hybridnet_gesture_synth's spiking backbone (unchanged); bridge and heads: 64 synthetic "
-    "gesture streams of 96 bins (seeds 1000-1063, gestures of 6-30 bins back to back, one "
-    "simulated sensor per stream, as snn4 record-synthetic makes them); validation: 12 streams "
-    "(seeds 5000-5011); test: synthetic:30:2 and the labelled bag of bench/onset.py (seed 3)")
-json.dump(card, open("models/hybridnet_gesture_synth_stream.json", "w"), indent=2)
-PY
+  card_data hybridnet_gesture_synth_stream stream \
+    "hybridnet_gesture_synth's spiking backbone (unchanged); bridge and heads: 64 synthetic gesture streams of 96 bins (seeds 1000-1063, gestures of 6-30 bins back to back, one simulated sensor per stream, as snn4 record-synthetic makes them); validation: 12 streams (seeds 5000-5011); test: synthetic:30:2 and the labelled bag of bench/onset.py (seed 3)"
   done_step stream
 fi
 
@@ -148,18 +150,8 @@ if [ "$what" = stream-e2e ] || [ "$what" = all ]; then
     --change-bins 2 --seed 0 --workers 1 --controller '{"debounce": 2}' \
     --out models/hybridnet_gesture_synth_e2e
   $SNN4 eval --model models/hybridnet_gesture_synth_e2e --dataset synthetic:30:2 --record
-  .venv/bin/python - <<'PY'
-import json
-card = json.load(open("models/hybridnet_gesture_synth_e2e.json"))
-card["reproduce"] = "tools/train_models.sh stream-e2e"
-card["training_data"] = (
-    "from hybridnet_gesture_synth, every parameter: 128 synthetic gesture streams of 96 bins "
-    "(seeds 1000-1127, gestures of 6-30 bins back to back with changes anywhere inside a bin, "
-    "one simulated sensor per stream, as snn4 record-synthetic makes them) and 220 isolated "
-    "clips (synthetic:20, seed 0); validation: 12 streams (seeds 5000-5011) and synthetic:3:3; "
-    "test: synthetic:30:2 and the labelled bag of bench/onset.py (seed 3)")
-json.dump(card, open("models/hybridnet_gesture_synth_e2e.json", "w"), indent=2)
-PY
+  card_data hybridnet_gesture_synth_e2e stream-e2e \
+    "from hybridnet_gesture_synth, every parameter: 128 synthetic gesture streams of 96 bins (seeds 1000-1127, gestures of 6-30 bins back to back with changes anywhere inside a bin, one simulated sensor per stream, as snn4 record-synthetic makes them) and 220 isolated clips (synthetic:20, seed 0); validation: 12 streams (seeds 5000-5011) and synthetic:3:3; test: synthetic:30:2 and the labelled bag of bench/onset.py (seed 3)"
   done_step stream-e2e
 fi
 
